@@ -1,0 +1,109 @@
+//! `maestro server`: opens the store, applies migrations and serves the API until told to stop.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::api::auth::{Auth, AuthConfig, AuthConfigError};
+use crate::api::{self, ApiState, Limits};
+use crate::metrics::Metrics;
+use crate::store::{DbOptions, Store, StoreError, redact_url};
+
+#[derive(Debug, Clone)]
+pub struct HubConfig {
+    pub bind: SocketAddr,
+    pub database_url: String,
+    pub db: DbOptions,
+    pub limits: Limits,
+    pub auth: AuthConfig,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HubError {
+    #[error(transparent)]
+    Auth(#[from] AuthConfigError),
+    #[error(
+        "refusing to serve {0} without authentication: set --auth-token-file or a --jwt-* key, or bind to 127.0.0.1"
+    )]
+    UnauthenticatedRemote(SocketAddr),
+    #[error("database {url}: {source}")]
+    Store { url: String, source: StoreError },
+    #[error("cannot listen on {addr} (set --bind to a free address): {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+}
+
+/// A hub serving in the background; dropping it does not stop it, [`RunningHub::shutdown`] does.
+pub struct RunningHub {
+    pub addr: SocketAddr,
+    pub store: Arc<Store>,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningHub {
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting, lets requests in flight finish, then closes the database pool.
+    pub async fn shutdown(mut self) -> std::io::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let served = self.task.await.unwrap_or_else(|join| Err(std::io::Error::other(join)));
+        self.store.close().await;
+        served
+    }
+
+    /// Serves until `signal` completes, then shuts down gracefully; or until serving fails.
+    pub async fn run_until(mut self, signal: impl std::future::Future<Output = ()>) -> std::io::Result<()> {
+        let failed = tokio::select! {
+            served = &mut self.task => Some(served),
+            () = signal => None,
+        };
+        match failed {
+            Some(served) => {
+                self.store.close().await;
+                served.unwrap_or_else(|join| Err(std::io::Error::other(join)))
+            }
+            None => {
+                tracing::info!("stopping: finishing requests in flight");
+                self.shutdown().await
+            }
+        }
+    }
+}
+
+pub async fn start(config: HubConfig) -> Result<RunningHub, HubError> {
+    let auth = Auth::from_config(&config.auth)?;
+    if !auth.is_on() && !config.bind.ip().is_loopback() {
+        return Err(HubError::UnauthenticatedRemote(config.bind));
+    }
+    let store_error = |source| HubError::Store { url: redact_url(&config.database_url), source };
+    let store = Store::connect(&config.database_url, config.db.clone()).await.map_err(store_error)?;
+    store.migrate().await.map_err(store_error)?;
+    let store = Arc::new(store);
+    let state = ApiState {
+        store: store.clone(),
+        limits: Arc::new(config.limits.clone()),
+        metrics: Arc::new(Metrics::default()),
+        auth: Arc::new(auth),
+    };
+    let listener =
+        TcpListener::bind(config.bind).await.map_err(|source| HubError::Bind { addr: config.bind, source })?;
+    let addr = listener.local_addr().map_err(|source| HubError::Bind { addr: config.bind, source })?;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let app = api::router(state);
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    tracing::info!(%addr, database = %redact_url(&config.database_url), "hub serving /api/maestro/v1");
+    Ok(RunningHub { addr, store, stop: Some(stop), task })
+}

@@ -1,0 +1,115 @@
+//! Bad input always gets a clear 4xx in Maestro's error shape, never a 500, never a partial write.
+
+use maestro_tests::{HubSetup, TestHub, deployment, on_both_databases};
+use serde_json::json;
+
+use crate::{assert_error, consumer, error_fields};
+
+on_both_databases!(
+    malformed_bodies_are_refused_with_the_reason,
+    unknown_fields_are_refused_but_read_only_ones_are_ignored,
+    unknown_ids_and_routes_answer_in_the_error_shape,
+    the_operation_id_links_a_reply_to_the_log,
+);
+
+async fn malformed_bodies_are_refused_with_the_reason(hub: &TestHub) {
+    let raw = |body: &'static str| {
+        hub.client.post(hub.url("/api/maestro/v1/consumers")).header("content-type", "application/json").body(body)
+    };
+    let not_json = TestHub::reply(raw("{\"name\": ")).await;
+    assert_error(&not_json, 400, 17);
+    assert!(not_json.body["reason"].as_str().unwrap_or("").contains("not valid JSON"));
+
+    let not_object = TestHub::reply(raw("[1, 2]")).await;
+    assert_error(&not_object, 400, 21);
+
+    let wrong_type = TestHub::reply(raw("{\"name\": 42}")).await;
+    assert_error(&wrong_type, 400, 8);
+    assert_eq!(error_fields(&wrong_type), vec!["name"]);
+
+    consumer(hub, "c1", json!({})).await;
+    let nested = hub
+        .post("/api/maestro/v1/resource-bundles", &json!({"consumer_name": "c1", "manifests": {"not": "a list"}}))
+        .await;
+    assert_error(&nested, 400, 8);
+    assert_eq!(error_fields(&nested), vec!["manifests"]);
+
+    let form =
+        hub.client.post(hub.url("/api/maestro/v1/consumers")).header("content-type", "text/plain").body("name=x");
+    let form = TestHub::reply(form).await;
+    assert_error(&form, 415, 17);
+    assert!(form.body["reason"].as_str().unwrap_or("").contains("application/json"));
+    assert_eq!(hub.get("/api/maestro/v1/consumers").await.body["total"], 1, "only c1 was stored");
+}
+
+async fn unknown_fields_are_refused_but_read_only_ones_are_ignored(hub: &TestHub) {
+    let typo = hub.post("/api/maestro/v1/consumers", &json!({"name": "c1", "lables": {"a": "b"}})).await;
+    assert_error(&typo, 400, 8);
+    assert!(typo.body["reason"].as_str().unwrap_or("").contains("lables"), "{}", typo.body);
+
+    let created = consumer(hub, "c1", json!({})).await;
+    let echoed = hub
+        .post(
+            "/api/maestro/v1/resources",
+            &json!({"consumer_name": "c1", "manifest": deployment("a"), "kind": "Resource", "href": "x", "status": {}}),
+        )
+        .await;
+    assert_eq!(echoed.status, 201, "fields the server owns may be sent back as read: {}", echoed.body);
+    let patch = hub
+        .patch(
+            &format!("/api/maestro/v1/consumers/{}", created["id"].as_str().expect("id")),
+            &json!({"labels": {}, "manifest_config": 1}),
+        )
+        .await;
+    assert_error(&patch, 400, 8);
+}
+
+async fn unknown_ids_and_routes_answer_in_the_error_shape(hub: &TestHub) {
+    assert_error(&hub.get("/api/maestro/v1/resources/nope").await, 404, 7);
+    assert_error(
+        &hub.put("/api/maestro/v1/resources/nope", &json!({"version": 1, "manifest": deployment("a")})).await,
+        404,
+        7,
+    );
+    assert_error(&hub.delete("/api/maestro/v1/resource-bundles/nope").await, 404, 7);
+    assert_error(&hub.get("/api/maestro/v1/clusters").await, 404, 7);
+    let wrong_method = hub.send(reqwest::Method::PATCH, "/api/maestro/v1/resource-bundles", Some(&json!({}))).await;
+    assert_error(&wrong_method, 405, 21);
+}
+
+async fn the_operation_id_links_a_reply_to_the_log(hub: &TestHub) {
+    let request = hub.client.get(hub.url("/api/maestro/v1/consumers/missing")).header("X-Operation-ID", "op-1234");
+    let reply = TestHub::reply(request).await;
+    assert_eq!(reply.body["operation_id"], "op-1234");
+    assert_eq!(reply.headers.get("x-operation-id").and_then(|v| v.to_str().ok()), Some("op-1234"));
+    let fresh = hub.get("/api/maestro/v1/consumers").await;
+    assert!(fresh.headers.get("x-operation-id").is_some(), "every reply carries one");
+}
+
+#[tokio::test]
+async fn bodies_over_the_limit_get_413_and_store_nothing() {
+    let mut setup = HubSetup::default();
+    setup.limits.max_body_bytes = 16 * 1024;
+    let hub = TestHub::start_with(maestro_tests::Backend::Sqlite, setup).await;
+    consumer(&hub, "c1", json!({})).await;
+    let mut manifest = deployment("big");
+    manifest["data"] = json!({"blob": "x".repeat(64 * 1024)});
+    let reply = hub.post("/api/maestro/v1/resources", &json!({"consumer_name": "c1", "manifest": manifest})).await;
+    assert_error(&reply, 413, 17);
+    assert_eq!(hub.get("/api/maestro/v1/resources").await.body["total"], 0);
+    hub.stop().await;
+}
+
+#[tokio::test]
+async fn manifests_over_the_size_limit_are_refused_naming_the_manifest() {
+    let mut setup = HubSetup::default();
+    setup.limits.manifests.max_manifest_bytes = 2048;
+    let hub = TestHub::start_with(maestro_tests::Backend::Sqlite, setup).await;
+    consumer(&hub, "c1", json!({})).await;
+    let mut manifest = deployment("big");
+    manifest["metadata"]["annotations"] = json!({"note": "x".repeat(4096)});
+    let reply = hub.post("/api/maestro/v1/resources", &json!({"consumer_name": "c1", "manifest": manifest})).await;
+    assert_error(&reply, 400, 8);
+    assert!(error_fields(&reply).iter().any(|f| f == "manifest"), "{}", reply.body);
+    hub.stop().await;
+}

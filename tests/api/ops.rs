@@ -1,0 +1,45 @@
+//! Probes, metrics and the OpenAPI document.
+
+use maestro_tests::{TestHub, on_both_databases};
+use serde_json::json;
+
+use crate::consumer;
+
+on_both_databases!(probes_answer_and_metrics_count_by_route, the_openapi_document_describes_the_api);
+
+async fn probes_answer_and_metrics_count_by_route(hub: &TestHub) {
+    assert_eq!(hub.get("/healthz").await.status, 200);
+    let ready = hub.get("/readyz").await;
+    assert_eq!(ready.status, 200);
+    assert_eq!(ready.body["database"], "ok");
+
+    let created = consumer(hub, "c1", json!({})).await;
+    let id = created["id"].as_str().expect("id");
+    hub.get(&format!("/api/maestro/v1/consumers/{id}")).await;
+    hub.get("/api/maestro/v1/consumers/unknown").await;
+
+    let metrics = hub.client.get(hub.url("/metrics")).send().await.expect("metrics").text().await.expect("text");
+    let line =
+        |needle: &str| metrics.lines().any(|l| l.starts_with("maestro_http_requests_total") && l.contains(needle));
+    assert!(line("route=\"/api/maestro/v1/consumers/{id}\"") && line("status=\"200\""), "{metrics}");
+    assert!(line("status=\"404\""), "{metrics}");
+    assert!(!metrics.contains(id), "object ids never become label values");
+    assert!(metrics.contains("maestro_http_request_duration_seconds_bucket"));
+    assert!(metrics.contains("maestro_db_pool_connections{state=\"max\"} 8"), "{metrics}");
+}
+
+async fn the_openapi_document_describes_the_api(hub: &TestHub) {
+    let doc = hub.get("/api/maestro/v1/openapi").await;
+    assert_eq!(doc.status, 200);
+    assert!(doc.body["openapi"].as_str().unwrap_or("").starts_with("3."));
+    for path in [
+        "/api/maestro/v1/consumers",
+        "/api/maestro/v1/consumers/{id}",
+        "/api/maestro/v1/resource-bundles/{id}",
+        "/api/maestro/v1/resources",
+    ] {
+        assert!(doc.body["paths"][path].is_object(), "{path} missing");
+    }
+    assert!(doc.body["paths"]["/api/maestro/v1/resource-bundles/{id}"]["put"].is_object());
+    assert!(doc.body["components"]["schemas"]["BundleView"].is_object());
+}
