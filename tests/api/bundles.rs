@@ -16,6 +16,7 @@ on_both_databases!(
     bundles_are_checked_before_anything_is_stored,
     identity_cannot_change,
     manifests_come_back_as_the_client_wrote_them,
+    concurrent_creates_each_get_their_own_answer,
 );
 
 fn web_bundle() -> Value {
@@ -231,4 +232,45 @@ async fn manifests_come_back_as_the_client_wrote_them(hub: &TestHub) {
             && position("metadata") < position("spec"),
         "keys keep the order the client sent: {text}"
     );
+}
+
+/// Creates that arrive together are written together on PostgreSQL; one refused row must not
+/// take the others down with it, nor let a refused one in.
+async fn concurrent_creates_each_get_their_own_answer(hub: &TestHub) {
+    consumer(hub, "c1", json!({})).await;
+    let bodies: Vec<Value> = (0..48)
+        .map(|i| {
+            let mut body = web_bundle();
+            body["name"] = json!(format!("web-{}", i % 40)); // 8 names are sent twice
+            if i % 12 == 5 {
+                body["consumer_name"] = json!("nobody"); // an unknown consumer
+            }
+            body
+        })
+        .collect();
+    let replies =
+        futures::future::join_all(bodies.iter().map(|body| hub.post("/api/maestro/v1/resource-bundles", body))).await;
+
+    let mut created = std::collections::BTreeSet::new();
+    for (body, reply) in bodies.iter().zip(&replies) {
+        match reply.status.as_u16() {
+            201 => assert!(created.insert(body["name"].as_str().expect("name").to_string()), "{body}"),
+            400 => assert_eq!(body["consumer_name"], "nobody", "{}", reply.body),
+            409 => assert!(reply.body["reason"].as_str().unwrap_or("").contains("already has"), "{}", reply.body),
+            other => panic!("unexpected {other}: {}", reply.body),
+        }
+    }
+    let refused_consumer = replies.iter().filter(|r| r.status == 400).count();
+    assert_eq!(refused_consumer, 4, "every create naming an unknown consumer is refused");
+    let names_sent: std::collections::BTreeSet<_> = bodies
+        .iter()
+        .filter(|b| b["consumer_name"] == "c1")
+        .map(|b| b["name"].as_str().expect("name").to_string())
+        .collect();
+    assert_eq!(created, names_sent, "each name is created exactly once");
+
+    let listed = hub.get("/api/maestro/v1/resource-bundles?size=100").await;
+    assert_eq!(listed.body["total"], created.len());
+    let queued = hub.store().outbox_after(0, 1000).await.expect("outbox");
+    assert_eq!(queued.len(), created.len(), "one create event per stored bundle, none for refused ones");
 }

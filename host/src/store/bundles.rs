@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 
+use super::coalesce::{CreateRow, Outcome};
 use super::{ListRequest, ListSql, Page, Store, StoreError, audited, on_pool, schema, violated_constraint};
 use crate::model::{self, Action, BundleContent, StoredBundle};
 
@@ -180,10 +181,31 @@ fn json_arg(dialect: crate::search::Dialect, n: usize) -> String {
 
 impl Store {
     /// Stores a new bundle at version 1 and queues its create event.
+    ///
+    /// On PostgreSQL the row goes through the write coalescer (`coalesce.rs`), which writes
+    /// concurrent creates as one statement. Either way the answer is built from what was sent:
+    /// the database adds nothing to a new bundle that the hub does not already know.
     pub async fn create_bundle(&self, new: &NewBundle) -> Result<StoredBundle, StoreError> {
         let now = model::now();
+        let text = ContentText::of(&new.content)?;
+        if let Some(coalescer) = &self.creates {
+            match coalescer.create(create_row(new, &text, now)?).await {
+                Outcome::Written => return Ok(created(new, text, now)),
+                Outcome::Failed(reason) => return Err(StoreError::Database(sqlx::Error::Protocol(reason))),
+                // A row of its batch was refused, maybe this one: written alone, it gets its own answer.
+                Outcome::RetryAlone => {}
+            }
+        }
+        self.create_one(new, text, now).await
+    }
+
+    async fn create_one(
+        &self,
+        new: &NewBundle,
+        text: ContentText,
+        now: DateTime<Utc>,
+    ) -> Result<StoredBundle, StoreError> {
         let content = &new.content;
-        let text = ContentText::of(content)?;
         let json = |n| json_arg(self.dialect(), n);
         let insert = format!(
             "INSERT INTO resource_bundles (id, name, consumer_name, version, metadata, labels, manifests, manifest_count, \
@@ -296,6 +318,41 @@ impl Store {
         let _turn = self.write_turn().await;
         let result = on_pool!(self, pool => sqlx::query(sql).bind(id).execute(pool).await.map(|r| r.rows_affected()))?;
         Ok(result > 0)
+    }
+}
+
+fn create_row(new: &NewBundle, text: &ContentText, at: DateTime<Utc>) -> Result<CreateRow, serde_json::Error> {
+    Ok(CreateRow {
+        id: new.id.clone(),
+        name: new.name.clone(),
+        consumer_name: new.consumer_name.clone(),
+        metadata: text.metadata.clone(),
+        labels: serde_json::to_string(&new.content.labels())?,
+        manifests: text.manifests.clone(),
+        manifest_count: new.content.manifests.len() as i64,
+        manifest_configs: text.manifest_configs.clone(),
+        delete_option: text.delete_option.clone(),
+        manifest_labels: serde_json::to_string(&new.content.manifest_labels())?,
+        at,
+    })
+}
+
+/// A new bundle as stored: exactly what was sent, at version 1.
+fn created(new: &NewBundle, text: ContentText, at: DateTime<Utc>) -> StoredBundle {
+    StoredBundle {
+        id: new.id.clone(),
+        name: new.name.clone(),
+        consumer_name: new.consumer_name.clone(),
+        version: 1,
+        metadata: text.metadata,
+        manifests: text.manifests,
+        manifest_count: new.content.manifests.len() as i64,
+        manifest_configs: text.manifest_configs,
+        delete_option: text.delete_option,
+        status: None,
+        created_at: at,
+        updated_at: at,
+        deleted_at: None,
     }
 }
 

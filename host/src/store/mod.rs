@@ -7,6 +7,7 @@
 //! the transport can never miss a change and never sees one that was rolled back.
 
 mod bundles;
+mod coalesce;
 mod consumers;
 pub mod outbox;
 pub mod schema;
@@ -108,6 +109,8 @@ pub struct Store {
     /// clients. Queuing writers here instead keeps them in arrival order without sleeping,
     /// while readers still run beside them. PostgreSQL needs no such queue.
     sqlite_writer: tokio::sync::Mutex<()>,
+    /// PostgreSQL only: concurrent creates written as one statement (`coalesce.rs`).
+    creates: Option<coalesce::Coalescer>,
 }
 
 impl Store {
@@ -128,7 +131,14 @@ impl Store {
         let db = tokio::time::timeout(options.timeout, connecting)
             .await
             .map_err(|_| StoreError::Timeout(options.timeout))??;
-        Ok(Store { db, options, sqlite_writer: tokio::sync::Mutex::new(()) })
+        let creates = match &db {
+            // A quarter of the pool writes batches; the rest stays free for reads and updates.
+            Db::Postgres(pool) => {
+                Some(coalesce::Coalescer::start(pool.clone(), (options.max_connections as usize / 4).max(2)))
+            }
+            Db::Sqlite(_) => None,
+        };
+        Ok(Store { db, options, sqlite_writer: tokio::sync::Mutex::new(()), creates })
     }
 
     async fn connect_postgres(url: &str, options: &DbOptions) -> Result<Db, StoreError> {
