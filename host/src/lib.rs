@@ -5,6 +5,7 @@
 //! with an outbox row per change, and leaves through the transport that drains the outbox
 //! (CloudEvents over MQTT 5). See ARCHITECTURE.md for the map and its invariants.
 
+pub mod agent;
 pub mod api;
 pub mod cli;
 pub mod config;
