@@ -13,6 +13,7 @@ pub mod hub;
 pub mod metrics;
 pub mod model;
 pub mod search;
+pub mod sim;
 pub mod store;
 
 /// Makes ring the one rustls provider of the process. Several dependencies can each enable a
