@@ -19,7 +19,7 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse_with_config()?;
     init_logging(cli.log_format);
     match cli.command {
-        Command::Server(args) => serve(args).await,
+        Command::Server(args) => serve(*args).await,
         Command::Dev(args) => dev(args).await,
         Command::Migrate(args) => migrate(args).await,
         Command::Consumer(cmd) => maestro::cli::client::consumer(cmd).await,
@@ -30,7 +30,8 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn serve(args: maestro::config::ServerArgs) -> anyhow::Result<()> {
-    let hub = maestro::hub::start(args.hub_config()?).await?;
+    let transport = args.transport.transport_config()?;
+    let hub = maestro::hub::start_with_transport(args.hub_config()?, Some(transport)).await?;
     hub.run_until(stop_signal()).await.context("hub stopped serving")
 }
 
@@ -56,8 +57,11 @@ async fn stop_signal() {
 async fn dev(args: maestro::cli::DevArgs) -> anyhow::Result<()> {
     let config = args.hub_config()?;
     let database = maestro::store::redact_url(&config.database_url);
-    let hub = maestro::hub::start(config).await?;
+    let hub = maestro::hub::start_with_transport(config, Some(Default::default())).await?;
     eprintln!("{}", maestro::cli::dev_banner(&hub.url(), &database));
+    if let Some(broker) = hub.broker_url() {
+        eprintln!("  MQTT      {broker}  (embedded broker; agents use --source maestro)\n");
+    }
     hub.run_until(stop_signal()).await.context("hub stopped serving")
 }
 

@@ -62,7 +62,7 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the hub: REST API and database (migrated at start).
-    Server(ServerArgs),
+    Server(Box<ServerArgs>),
     /// Try Maestro on this machine with nothing installed: a hub on embedded SQLite, with
     /// the commands to talk to it printed. Stop with Ctrl-C.
     Dev(DevArgs),
