@@ -313,3 +313,70 @@ pub fn conformance_sample(file: &str) -> Value {
     let text = std::fs::read_to_string(&path).unwrap_or_else(|err| panic!("{}: {err}", path.display()));
     serde_json::from_str(&text).expect("sample is JSON")
 }
+
+/// A Mosquitto of the test's own on a free loopback port (the `mosquitto` binary on PATH), for
+/// tests that stop the broker or need a configuration of their own. The shared one on 1883 is
+/// never touched.
+pub struct PrivateMosquitto {
+    pub port: u16,
+    config: std::path::PathBuf,
+    child: Option<std::process::Child>,
+    _dir: tempfile::TempDir,
+}
+
+impl PrivateMosquitto {
+    /// Starts one with `extra` appended to a loopback listener on a free port.
+    pub async fn start(extra: &str) -> PrivateMosquitto {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = dir.path().join("mosquitto.conf");
+        let text = format!("listener {port} 127.0.0.1\npersistence false\nlog_dest stderr\nlog_type error\n{extra}\n");
+        std::fs::write(&config, text).expect("write mosquitto.conf");
+        let mut broker = PrivateMosquitto { port, config, child: None, _dir: dir };
+        broker.restart().await;
+        broker
+    }
+
+    /// One that lets anyone in, like the shared one.
+    pub async fn start_open() -> PrivateMosquitto {
+        Self::start("allow_anonymous true").await
+    }
+
+    pub fn url(&self) -> String {
+        format!("mqtt://127.0.0.1:{}", self.port)
+    }
+
+    pub fn dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+
+    /// Starts it (again) on the same port and waits until it accepts connections.
+    pub async fn restart(&mut self) {
+        let child = std::process::Command::new("mosquitto")
+            .arg("-c")
+            .arg(&self.config)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("the mosquitto binary is on PATH (scripts/services.sh installs it)");
+        self.child = Some(child);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.is_err() {
+            assert!(tokio::time::Instant::now() < deadline, "private mosquitto did not start on {}", self.port);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Kills it, as a broker that disappears.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for PrivateMosquitto {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

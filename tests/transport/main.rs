@@ -2,5 +2,7 @@
 //! agents talking through the real Mosquitto (127.0.0.1:1883) and the embedded broker.
 //! Every test uses its own topic source, so runs on one broker never see each other.
 
+mod bad_input;
 mod conformance;
 mod delivery;
+mod resync;

@@ -105,10 +105,11 @@ impl Ingest {
                 self.metrics.received(context.event_type.label());
                 tracing::info!(consumer, resource_id = %context.resource_id, "agent confirmed deletion; bundle purged");
             }
-            Ok(StatusOutcome::Dropped("unknown resource")) => {
+            Ok(StatusOutcome::Dropped(reason @ ("unknown resource" | "resource of another consumer"))) => {
+                // Only now is it worth a query to tell the two apart from an unknown consumer.
                 let reason = match self.store.consumer_exists(consumer).await {
                     Ok(false) => "unknown consumer",
-                    _ => "unknown resource",
+                    _ => reason,
                 };
                 self.drop_event(reason, consumer, &context.resource_id);
             }

@@ -149,6 +149,11 @@ impl Transport {
         Ok(Transport { broker_url: mqtt.url, link, broker, stop, dispatcher, others })
     }
 
+    /// The broker connection's state; a new `generation` is a reconnect.
+    pub fn state(&self) -> watch::Receiver<mqtt::ConnectionState> {
+        self.link.state()
+    }
+
     /// Waits until connected and subscribed to the broker.
     pub async fn connected(&self, timeout: Duration) -> Result<(), MqttError> {
         self.link.connected(timeout).await
