@@ -15,6 +15,7 @@ pub mod model;
 pub mod search;
 pub mod sim;
 pub mod store;
+pub mod transport;
 
 /// Makes ring the one rustls provider of the process. Several dependencies can each enable a
 /// provider, and rustls then refuses to pick one at run time; installing one first settles it.

@@ -1,6 +1,7 @@
 //! The `maestro` command line. This is the binary's edge: commands report errors with `anyhow`
 //! for people, while the library underneath keeps typed errors.
 
+pub mod agent;
 pub mod bench;
 pub mod client;
 pub mod output;
@@ -32,6 +33,9 @@ pub struct DevArgs {
     pub bind: std::net::SocketAddr,
     #[command(flatten)]
     pub database: DatabaseArgs,
+    /// Simulated clusters to run, each with its agent and a consumer cluster1..N.
+    #[arg(long, default_value_t = 2)]
+    pub clusters: usize,
 }
 
 impl DevArgs {
@@ -62,12 +66,14 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the hub: REST API and database (migrated at start).
-    Server(ServerArgs),
+    Server(Box<ServerArgs>),
     /// Try Maestro on this machine with nothing installed: a hub on embedded SQLite, with
     /// the commands to talk to it printed. Stop with Ctrl-C.
     Dev(DevArgs),
     /// Apply pending database migrations, then exit.
     Migrate(DatabaseArgs),
+    /// Run a consumer's agent: apply its bundles to a cluster and report their status.
+    Agent(agent::AgentArgs),
     /// Consumers (clusters) of a hub, through its REST API.
     Consumer(client::ConsumerCmd),
     /// Single-manifest resources of a hub, through its REST API.

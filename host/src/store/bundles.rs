@@ -35,7 +35,7 @@ pub struct NewBundle {
 }
 
 #[derive(sqlx::FromRow)]
-struct BundleRow {
+pub(super) struct BundleRow {
     id: String,
     name: String,
     consumer_name: String,
@@ -71,7 +71,7 @@ impl From<BundleRow> for StoredBundle {
     }
 }
 
-const COLUMNS: &str = "id, name, consumer_name, version, CAST(metadata AS TEXT) AS metadata, \
+pub(super) const COLUMNS: &str = "id, name, consumer_name, version, CAST(metadata AS TEXT) AS metadata, \
     CAST(manifests AS TEXT) AS manifests, manifest_count, CAST(manifest_configs AS TEXT) AS manifest_configs, \
     CAST(delete_option AS TEXT) AS delete_option, CAST(status AS TEXT) AS status, created_at, updated_at, deleted_at";
 

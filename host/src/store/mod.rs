@@ -8,8 +8,10 @@
 
 mod bundles;
 mod consumers;
+pub mod dispatch;
 pub mod outbox;
 pub mod schema;
+pub mod status;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -108,6 +110,21 @@ pub struct Store {
     /// clients. Queuing writers here instead keeps them in arrival order without sleeping,
     /// while readers still run beside them. PostgreSQL needs no such queue.
     sqlite_writer: tokio::sync::Mutex<()>,
+    /// Poked after every write (see [`WriteTurn`]), so this hub's dispatcher starts at once.
+    outbox_written: std::sync::Arc<tokio::sync::Notify>,
+}
+
+/// One write's turn (SQLite's writer queue) that, once the write is over, wakes the outbox
+/// dispatcher of this process. Other hubs learn of writes through PostgreSQL's NOTIFY.
+pub(crate) struct WriteTurn<'a> {
+    _sqlite: Option<tokio::sync::MutexGuard<'a, ()>>,
+    written: &'a tokio::sync::Notify,
+}
+
+impl Drop for WriteTurn<'_> {
+    fn drop(&mut self) {
+        self.written.notify_one();
+    }
 }
 
 impl Store {
@@ -128,7 +145,12 @@ impl Store {
         let db = tokio::time::timeout(options.timeout, connecting)
             .await
             .map_err(|_| StoreError::Timeout(options.timeout))??;
-        Ok(Store { db, options, sqlite_writer: tokio::sync::Mutex::new(()) })
+        Ok(Store {
+            db,
+            options,
+            sqlite_writer: tokio::sync::Mutex::new(()),
+            outbox_written: std::sync::Arc::new(tokio::sync::Notify::new()),
+        })
     }
 
     async fn connect_postgres(url: &str, options: &DbOptions) -> Result<Db, StoreError> {
@@ -162,11 +184,17 @@ impl Store {
     }
 
     /// Held for the length of one write; see `sqlite_writer`.
-    pub(crate) async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
-        match self.db {
+    pub(crate) async fn write_turn(&self) -> WriteTurn<'_> {
+        let sqlite = match self.db {
             Db::Postgres(_) => None,
             Db::Sqlite(_) => Some(self.sqlite_writer.lock().await),
-        }
+        };
+        WriteTurn { _sqlite: sqlite, written: &self.outbox_written }
+    }
+
+    /// Notified after each write of this process; the dispatcher waits on it.
+    pub fn outbox_written(&self) -> std::sync::Arc<tokio::sync::Notify> {
+        self.outbox_written.clone()
     }
 
     pub fn dialect(&self) -> Dialect {
