@@ -244,3 +244,23 @@ async fn deleting_a_namespace_deletes_its_contents_then_the_namespace() {
     assert_eq!(api_error(cms.get("c").await).code, 404);
     s.stop().await;
 }
+
+#[tokio::test]
+async fn the_scale_subresource_reads_and_writes_spec_replicas() {
+    let s = Sim::start().await;
+    let api: Api<Deployment> = Api::namespaced(s.client.clone(), "default");
+    api.create(&PostParams::default(), &crate::json(deployment("web", 2, "nginx:1")))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let scale = api.get_scale("web").await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(scale.spec.and_then(|s| s.replicas), Some(2));
+    assert_eq!(scale.status.map(|s| s.selector.unwrap_or_default()).as_deref(), Some("app=web"));
+    let scaled = api
+        .patch_scale("web", &PatchParams::default(), &Patch::Merge(json!({"spec": {"replicas": 4}})))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(scaled.spec.and_then(|s| s.replicas), Some(4));
+    let d = api.get("web").await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((d.spec.replicas, generation(&d)), (Some(4), 2));
+    s.stop().await;
+}

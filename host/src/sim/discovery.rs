@@ -37,6 +37,23 @@ impl ResourceDef {
         if self.group.is_empty() { self.plural.clone() } else { format!("{}.{}", self.plural, self.group) }
     }
 
+    /// Has the `/scale` subresource (an `autoscaling/v1` Scale over `spec.replicas`).
+    pub fn scalable(&self) -> bool {
+        self.group == "apps" && matches!(self.plural.as_str(), "deployments" | "statefulsets" | "replicasets")
+    }
+
+    fn scale_resource(&self) -> Value {
+        json!({
+            "name": format!("{}/scale", self.plural),
+            "singularName": "",
+            "namespaced": self.namespaced,
+            "group": "autoscaling",
+            "version": "v1",
+            "kind": "Scale",
+            "verbs": ["get", "patch", "update"],
+        })
+    }
+
     fn verbs() -> Value {
         json!(["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"])
     }
@@ -76,12 +93,23 @@ impl ResourceDef {
         if !self.short_names.is_empty() {
             r["shortNames"] = json!(self.short_names);
         }
+        let mut subresources = Vec::new();
         if self.status {
-            r["subresources"] = json!([{
+            subresources.push(json!({
                 "subresource": "status",
                 "responseKind": {"group": self.group, "version": version, "kind": self.kind},
                 "verbs": ["get", "patch", "update"],
-            }]);
+            }));
+        }
+        if self.scalable() {
+            subresources.push(json!({
+                "subresource": "scale",
+                "responseKind": {"group": "autoscaling", "version": "v1", "kind": "Scale"},
+                "verbs": ["get", "patch", "update"],
+            }));
+        }
+        if !subresources.is_empty() {
+            r["subresources"] = Value::Array(subresources);
         }
         r
     }
@@ -348,6 +376,9 @@ impl Registry {
             resources.push(def.api_resource());
             if def.status {
                 resources.push(def.status_resource());
+            }
+            if def.scalable() {
+                resources.push(def.scale_resource());
             }
         }
         let group_version = if group.is_empty() { version.to_owned() } else { format!("{group}/{version}") };
