@@ -155,6 +155,11 @@ async fn kubectl_applies_the_hub_kustomization_and_sees_the_rollout_finish() {
         run(vec!["-n", "maestro", "rollout", "status", "statefulset/maestro-postgres", "--timeout=60s"]).await,
         "rollout status",
     );
+    // `kubectl get` prints the server's Table columns.
+    let table = ok(run(vec!["-n", "maestro", "get", "deployments"]).await, "get deployments");
+    let row: Vec<&str> =
+        table.lines().find(|l| l.starts_with("maestro-hub")).unwrap_or("").split_whitespace().collect();
+    assert!(table.contains("READY") && row.get(1) == Some(&"2/2"), "{table}");
     ok(run(vec!["-n", "maestro", "scale", "deployment/maestro-hub", "--replicas=3"]).await, "scale");
     let replicas = ok(
         run(vec!["-n", "maestro", "get", "deployment", "maestro-hub", "-o", "jsonpath={.spec.replicas}"]).await,

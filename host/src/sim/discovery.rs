@@ -16,6 +16,8 @@ pub(crate) struct ResourceDef {
     pub kind: String,
     pub namespaced: bool,
     pub short_names: Vec<String>,
+    /// Categories such as `all` (what `kubectl get all` lists).
+    pub categories: Vec<String>,
     /// Has the `/status` subresource: main-resource writes leave `status` alone.
     pub status: bool,
     /// Registered by a CustomResourceDefinition.
@@ -69,6 +71,9 @@ impl ResourceDef {
         if !self.short_names.is_empty() {
             r["shortNames"] = json!(self.short_names);
         }
+        if !self.categories.is_empty() {
+            r["categories"] = json!(self.categories);
+        }
         r
     }
 
@@ -92,6 +97,9 @@ impl ResourceDef {
         });
         if !self.short_names.is_empty() {
             r["shortNames"] = json!(self.short_names);
+        }
+        if !self.categories.is_empty() {
+            r["categories"] = json!(self.categories);
         }
         let mut subresources = Vec::new();
         if self.status {
@@ -201,6 +209,19 @@ const BUILTINS: &[Builtin] = &[
     ),
 ];
 
+/// The built-in resources `kubectl get all` lists.
+const IN_ALL: [&str; 9] = [
+    "pods",
+    "services",
+    "deployments",
+    "statefulsets",
+    "daemonsets",
+    "replicasets",
+    "jobs",
+    "cronjobs",
+    "horizontalpodautoscalers",
+];
+
 /// The rid of CustomResourceDefinitions, whose writes change the registry.
 pub(crate) const CRD_RID: &str = "apiextensions.k8s.io/customresourcedefinitions";
 
@@ -226,6 +247,7 @@ impl Registry {
                 kind: kind.into(),
                 namespaced,
                 short_names: short.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+                categories: if IN_ALL.contains(&plural) { vec!["all".into()] } else { Vec::new() },
                 status,
                 custom: false,
             })
@@ -288,6 +310,7 @@ impl Registry {
             kind,
             namespaced: scope == "Namespaced",
             short_names: list("/names/shortNames"),
+            categories: list("/names/categories"),
             status,
             custom: true,
         })

@@ -20,6 +20,7 @@ use super::discovery::{CRD_RID, Registry, ResourceDef};
 use super::selector::{FieldSelector, LabelSelector};
 use super::status::ApiError;
 use super::store::{Change, Entry, ObjKey, Outcome, finalizers, meta, meta_mut, meta_str, resource_version, timestamp};
+use super::table;
 
 /// The real server's default limit on request bodies.
 const MAX_BODY: usize = 3 * 1024 * 1024;
@@ -128,7 +129,12 @@ impl Request {
 
     /// A JSON or YAML body (YAML is a superset of JSON, so apply patches parse either way).
     fn body(&self) -> Result<Value, ApiError> {
-        let parsed = if self.media_type().contains("yaml") {
+        let media = self.media_type();
+        if media.contains("protobuf") || media.contains("cbor") {
+            // No protobuf or CBOR decoding here: say so plainly rather than fail to parse.
+            return Err(ApiError::unsupported_media_type(media));
+        }
+        let parsed = if media.contains("yaml") {
             serde_yaml::from_slice::<Value>(&self.body).map_err(|e| e.to_string())
         } else {
             serde_json::from_slice::<Value>(&self.body).map_err(|e| e.to_string())
@@ -209,11 +215,11 @@ fn resource(
         return scale(sim.as_ref(), &t, name, &query, req);
     }
     match (&req.method, name) {
-        (&Method::GET, Some(name)) => get_one(&sim, &t, &name),
+        (&Method::GET, Some(name)) => get_one(&sim, &t, &name, &query, req),
         (&Method::GET, None) if query.get("watch").is_some_and(|w| w == "true" || w == "1") => {
-            super::watch::serve(sim.clone(), &t, &query)
+            super::watch::serve(sim.clone(), &t, &query, req.header(header::ACCEPT))
         }
-        (&Method::GET, None) => list(&sim, &t, &query),
+        (&Method::GET, None) => list(&sim, &t, &query, req),
         (&Method::POST, None) if !t.status => create(&sim, &t, &query, req),
         (&Method::PUT, Some(name)) => replace(&sim, &t, &name, &query, req),
         (&Method::PATCH, Some(name)) => patch(&sim, &t, &name, &query, req),
@@ -223,9 +229,24 @@ fn resource(
     }
 }
 
-fn get_one(sim: &ClusterState, t: &Target, name: &str) -> Result<Response, ApiError> {
-    let obj = sim.store.get(&t.key(name)).ok_or_else(|| ApiError::not_found(&t.def, name))?;
-    Ok(respond(StatusCode::OK, present(&t.def, &t.version, obj)))
+fn get_one(
+    sim: &ClusterState,
+    t: &Target,
+    name: &str,
+    query: &HashMap<String, String>,
+    req: &Request,
+) -> Result<Response, ApiError> {
+    let obj =
+        present(&t.def, &t.version, sim.store.get(&t.key(name)).ok_or_else(|| ApiError::not_found(&t.def, name))?);
+    if table::wanted(req.header(header::ACCEPT)) {
+        let list_meta = json!({"resourceVersion": meta_str(&obj, "resourceVersion").unwrap_or("")});
+        return Ok(respond(StatusCode::OK, table::render(&t.def, &[obj], list_meta, full_rows(query))));
+    }
+    Ok(respond(StatusCode::OK, obj))
+}
+
+fn full_rows(query: &HashMap<String, String>) -> bool {
+    query.get("includeObject").is_some_and(|i| i == "Object")
 }
 
 fn selected(t: &Target, query: &HashMap<String, String>) -> Result<impl Fn(&Value) -> bool, ApiError> {
@@ -250,7 +271,7 @@ fn parse_continue(token: &str) -> Result<(u64, String, String), ApiError> {
     Ok((v.get("rv").and_then(Value::as_u64).ok_or_else(bad)?, text("ns")?, text("name")?))
 }
 
-fn list(sim: &ClusterState, t: &Target, query: &HashMap<String, String>) -> Result<Response, ApiError> {
+fn list(sim: &ClusterState, t: &Target, query: &HashMap<String, String>, req: &Request) -> Result<Response, ApiError> {
     let matches = selected(t, query)?;
     let (items, current_rv) = sim.store.list(&t.def.rid(), t.namespace.as_deref());
     let mut items: Vec<Value> = items.into_iter().filter(|o| matches(o)).collect();
@@ -280,6 +301,9 @@ fn list(sim: &ClusterState, t: &Target, query: &HashMap<String, String>) -> Resu
         metadata["remainingItemCount"] = json!(remaining);
     }
     let items: Vec<Value> = items.into_iter().map(|o| present(&t.def, &t.version, o)).collect();
+    if table::wanted(req.header(header::ACCEPT)) {
+        return Ok(respond(StatusCode::OK, table::render(&t.def, &items, metadata, full_rows(query))));
+    }
     Ok(respond(
         StatusCode::OK,
         json!({"kind": format!("{}List", t.def.kind), "apiVersion": t.api_version(), "metadata": metadata, "items": items}),
@@ -826,8 +850,30 @@ fn delete(
 ) -> Result<Response, ApiError> {
     let (propagation, preconditions) = delete_options(query, req)?;
     let outcome = delete_object(sim, &t.def, &t.key(name), propagation, &preconditions, dry_run(query))?;
-    let code = if matches!(outcome, Outcome::Removed(_)) { StatusCode::OK } else { StatusCode::ACCEPTED };
-    Ok(respond(code, present(&t.def, &t.version, outcome.object().clone())))
+    let obj = present(&t.def, &t.version, outcome.object().clone());
+    Ok(match outcome {
+        // Gone at once: built-in types answer with a Status (what `kube` reads as "deleted"),
+        // custom resources with the deleted object, as the real server does.
+        Outcome::Removed(_) if !t.def.custom => respond(StatusCode::OK, deleted_status(&t.def, &obj)),
+        Outcome::Removed(_) => respond(StatusCode::OK, obj),
+        _ if propagation == Propagation::Foreground => respond(StatusCode::ACCEPTED, obj),
+        _ => respond(StatusCode::OK, obj),
+    })
+}
+
+fn deleted_status(def: &ResourceDef, obj: &Value) -> Value {
+    json!({
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Success",
+        "details": {
+            "name": meta_str(obj, "name").unwrap_or(""),
+            "group": def.group,
+            "kind": def.plural,
+            "uid": meta_str(obj, "uid").unwrap_or(""),
+        },
+    })
 }
 
 fn delete_collection(
