@@ -27,6 +27,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Resource(cmd) => maestro::cli::client::resource(cmd).await,
         Command::Bundle(cmd) => maestro::cli::client::bundle(cmd).await,
         Command::Bench(args) => maestro::cli::bench::run(args).await,
+        Command::SimCluster(args) => maestro::cli::sim::run(args, stop_signal()).await,
     }
 }
 

@@ -5,7 +5,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Service};
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Resource, ResourceExt};
 use serde_json::json;
 
@@ -242,5 +242,114 @@ async fn deleting_a_namespace_deletes_its_contents_then_the_namespace() {
     assert!(status.code == 403 || status.code == 404, "{status:?}");
     eventually("namespace gone", || async { namespaces.get("team").await.is_err().then_some(()) }).await;
     assert_eq!(api_error(cms.get("c").await).code, 404);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn the_scale_subresource_reads_and_writes_spec_replicas() {
+    let s = Sim::start().await;
+    let api: Api<Deployment> = Api::namespaced(s.client.clone(), "default");
+    api.create(&PostParams::default(), &crate::json(deployment("web", 2, "nginx:1")))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let scale = api.get_scale("web").await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(scale.spec.and_then(|s| s.replicas), Some(2));
+    assert_eq!(scale.status.map(|s| s.selector.unwrap_or_default()).as_deref(), Some("app=web"));
+    let scaled = api
+        .patch_scale("web", &PatchParams::default(), &Patch::Merge(json!({"spec": {"replicas": 4}})))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(scaled.spec.and_then(|s| s.replicas), Some(4));
+    let d = api.get("web").await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((d.spec.replicas, generation(&d)), (Some(4), 2));
+    s.stop().await;
+}
+
+fn labelled(name: &str, team: &str) -> ConfigMap {
+    crate::json(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "labels": {"team": team}}}))
+}
+
+#[tokio::test]
+async fn lists_page_with_limit_and_continue_and_select_by_label() {
+    let s = Sim::start().await;
+    let api: Api<ConfigMap> = Api::namespaced(s.client.clone(), "default");
+    for (name, team) in [("a", "red"), ("b", "blue"), ("c", "red"), ("d", "red"), ("e", "blue")] {
+        api.create(&PostParams::default(), &labelled(name, team)).await.unwrap_or_else(|e| panic!("{e}"));
+    }
+    let mut names = Vec::new();
+    let mut params = ListParams::default().labels("team=red").limit(2);
+    loop {
+        let page = api.list(&params).await.unwrap_or_else(|e| panic!("{e}"));
+        assert!(page.items.len() <= 2);
+        names.extend(page.items.iter().map(|c| c.name_any()));
+        match page.metadata.continue_ {
+            Some(token) if !token.is_empty() => params = params.continue_token(&token),
+            _ => break,
+        }
+    }
+    assert_eq!(names, ["a", "c", "d"]);
+    let status = api_error(api.list(&ListParams::default().labels("team in (red")).await);
+    assert_eq!(status.code, 400);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn generate_name_dry_run_json_patch_and_delete_collection_behave_like_a_cluster() {
+    let s = Sim::start().await;
+    let api: Api<ConfigMap> = Api::namespaced(s.client.clone(), "default");
+    let generated: ConfigMap = crate::json(
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"generateName": "gen-", "labels": {"team": "red"}}}),
+    );
+    let created = api.create(&PostParams::default(), &generated).await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        created.name_any().starts_with("gen-") && created.name_any().len() == "gen-".len() + 5,
+        "{}",
+        created.name_any()
+    );
+
+    let dry = PostParams { dry_run: true, ..PostParams::default() };
+    api.create(&dry, &labelled("dry", "red")).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(api_error(api.get("dry").await).code, 404, "a dry run must not store anything");
+
+    api.create(&PostParams::default(), &labelled("p", "blue")).await.unwrap_or_else(|e| panic!("{e}"));
+    let ops = json!([{"op": "add", "path": "/data", "value": {"k": "v"}}, {"op": "replace", "path": "/metadata/labels/team", "value": "red"}]);
+    let patched = api
+        .patch(
+            "p",
+            &PatchParams::default(),
+            &Patch::Json::<()>(serde_json::from_value(ops).unwrap_or_else(|e| panic!("{e}"))),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(patched.data.unwrap_or_default().get("k").map(String::as_str), Some("v"));
+    let failed_test = json!([{"op": "test", "path": "/data/k", "value": "other"}]);
+    let status = api_error(
+        api.patch(
+            "p",
+            &PatchParams::default(),
+            &Patch::Json::<()>(serde_json::from_value(failed_test).unwrap_or_else(|e| panic!("{e}"))),
+        )
+        .await,
+    );
+    assert_eq!(status.code, 422);
+
+    api.create(&PostParams::default(), &labelled("keep", "blue")).await.unwrap_or_else(|e| panic!("{e}"));
+    api.delete_collection(&DeleteParams::default(), &ListParams::default().labels("team=red"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let left: Vec<String> = api
+        .list(&ListParams::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .items
+        .iter()
+        .map(|c| c.name_any())
+        .collect();
+    assert_eq!(left, ["keep"]);
+
+    // Deleted at once, a built-in object is confirmed with a Success Status.
+    let gone = api.delete("keep", &DeleteParams::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    let status = gone.right().unwrap_or_else(|| panic!("expected a Status"));
+    assert!(status.is_success());
     s.stop().await;
 }

@@ -4,6 +4,7 @@
 
 mod api;
 mod controllers;
+mod deploy;
 mod discovery;
 mod watch;
 

@@ -5,6 +5,7 @@ pub mod agent;
 pub mod bench;
 pub mod client;
 pub mod output;
+pub mod sim;
 
 use std::ffi::OsString;
 
@@ -82,6 +83,9 @@ pub enum Command {
     Bundle(client::BundleCmd),
     /// Measure a hub: create rate and latency, and listing, on PostgreSQL and SQLite.
     Bench(bench::BenchArgs),
+    /// Simulate Kubernetes clusters (an API server with controllers, in memory) for the agent,
+    /// kubectl and tests; writes a kubeconfig per cluster. Stop with Ctrl-C.
+    SimCluster(sim::SimClusterArgs),
 }
 
 impl Cli {

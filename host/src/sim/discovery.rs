@@ -16,6 +16,8 @@ pub(crate) struct ResourceDef {
     pub kind: String,
     pub namespaced: bool,
     pub short_names: Vec<String>,
+    /// Categories such as `all` (what `kubectl get all` lists).
+    pub categories: Vec<String>,
     /// Has the `/status` subresource: main-resource writes leave `status` alone.
     pub status: bool,
     /// Registered by a CustomResourceDefinition.
@@ -37,6 +39,23 @@ impl ResourceDef {
         if self.group.is_empty() { self.plural.clone() } else { format!("{}.{}", self.plural, self.group) }
     }
 
+    /// Has the `/scale` subresource (an `autoscaling/v1` Scale over `spec.replicas`).
+    pub fn scalable(&self) -> bool {
+        self.group == "apps" && matches!(self.plural.as_str(), "deployments" | "statefulsets" | "replicasets")
+    }
+
+    fn scale_resource(&self) -> Value {
+        json!({
+            "name": format!("{}/scale", self.plural),
+            "singularName": "",
+            "namespaced": self.namespaced,
+            "group": "autoscaling",
+            "version": "v1",
+            "kind": "Scale",
+            "verbs": ["get", "patch", "update"],
+        })
+    }
+
     fn verbs() -> Value {
         json!(["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"])
     }
@@ -51,6 +70,9 @@ impl ResourceDef {
         });
         if !self.short_names.is_empty() {
             r["shortNames"] = json!(self.short_names);
+        }
+        if !self.categories.is_empty() {
+            r["categories"] = json!(self.categories);
         }
         r
     }
@@ -76,12 +98,26 @@ impl ResourceDef {
         if !self.short_names.is_empty() {
             r["shortNames"] = json!(self.short_names);
         }
+        if !self.categories.is_empty() {
+            r["categories"] = json!(self.categories);
+        }
+        let mut subresources = Vec::new();
         if self.status {
-            r["subresources"] = json!([{
+            subresources.push(json!({
                 "subresource": "status",
                 "responseKind": {"group": self.group, "version": version, "kind": self.kind},
                 "verbs": ["get", "patch", "update"],
-            }]);
+            }));
+        }
+        if self.scalable() {
+            subresources.push(json!({
+                "subresource": "scale",
+                "responseKind": {"group": "autoscaling", "version": "v1", "kind": "Scale"},
+                "verbs": ["get", "patch", "update"],
+            }));
+        }
+        if !subresources.is_empty() {
+            r["subresources"] = Value::Array(subresources);
         }
         r
     }
@@ -173,6 +209,19 @@ const BUILTINS: &[Builtin] = &[
     ),
 ];
 
+/// The built-in resources `kubectl get all` lists.
+const IN_ALL: [&str; 9] = [
+    "pods",
+    "services",
+    "deployments",
+    "statefulsets",
+    "daemonsets",
+    "replicasets",
+    "jobs",
+    "cronjobs",
+    "horizontalpodautoscalers",
+];
+
 /// The rid of CustomResourceDefinitions, whose writes change the registry.
 pub(crate) const CRD_RID: &str = "apiextensions.k8s.io/customresourcedefinitions";
 
@@ -198,6 +247,7 @@ impl Registry {
                 kind: kind.into(),
                 namespaced,
                 short_names: short.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+                categories: if IN_ALL.contains(&plural) { vec!["all".into()] } else { Vec::new() },
                 status,
                 custom: false,
             })
@@ -260,6 +310,7 @@ impl Registry {
             kind,
             namespaced: scope == "Namespaced",
             short_names: list("/names/shortNames"),
+            categories: list("/names/categories"),
             status,
             custom: true,
         })
@@ -348,6 +399,9 @@ impl Registry {
             resources.push(def.api_resource());
             if def.status {
                 resources.push(def.status_resource());
+            }
+            if def.scalable() {
+                resources.push(def.scale_resource());
             }
         }
         let group_version = if group.is_empty() { version.to_owned() } else { format!("{group}/{version}") };

@@ -20,6 +20,7 @@ use super::discovery::{CRD_RID, Registry, ResourceDef};
 use super::selector::{FieldSelector, LabelSelector};
 use super::status::ApiError;
 use super::store::{Change, Entry, ObjKey, Outcome, finalizers, meta, meta_mut, meta_str, resource_version, timestamp};
+use super::table;
 
 /// The real server's default limit on request bodies.
 const MAX_BODY: usize = 3 * 1024 * 1024;
@@ -62,6 +63,7 @@ pub(crate) struct Target {
     pub namespace: Option<String>,
     pub name: Option<String>,
     pub status: bool,
+    pub scale: bool,
 }
 
 impl Target {
@@ -127,7 +129,12 @@ impl Request {
 
     /// A JSON or YAML body (YAML is a superset of JSON, so apply patches parse either way).
     fn body(&self) -> Result<Value, ApiError> {
-        let parsed = if self.media_type().contains("yaml") {
+        let media = self.media_type();
+        if media.contains("protobuf") || media.contains("cbor") {
+            // No protobuf or CBOR decoding here: say so plainly rather than fail to parse.
+            return Err(ApiError::unsupported_media_type(media));
+        }
+        let parsed = if media.contains("yaml") {
             serde_yaml::from_slice::<Value>(&self.body).map_err(|e| e.to_string())
         } else {
             serde_json::from_slice::<Value>(&self.body).map_err(|e| e.to_string())
@@ -185,12 +192,13 @@ fn target(sim: &ClusterState, group: &str, version: &str, rest: &[&str]) -> Resu
     if (namespace.is_some() && !def.namespaced) || (def.namespaced && namespace.is_none() && name.is_some()) {
         return Err(ApiError::no_route());
     }
-    let status = match sub {
-        None => false,
-        Some("status") if def.status => true,
+    let (status, scale) = match sub {
+        None => (false, false),
+        Some("status") if def.status => (true, false),
+        Some("scale") if def.scalable() => (false, true),
         Some(_) => return Err(ApiError::no_route()),
     };
-    Ok(Target { def, version: version.to_owned(), namespace, name: name.map(str::to_owned), status })
+    Ok(Target { def, version: version.to_owned(), namespace, name: name.map(str::to_owned), status, scale })
 }
 
 fn resource(
@@ -203,12 +211,15 @@ fn resource(
     let t = target(&sim, group, version, rest)?;
     let query = req.query()?;
     let name = t.name.clone();
+    if let (true, Some(name)) = (t.scale, &name) {
+        return scale(sim.as_ref(), &t, name, &query, req);
+    }
     match (&req.method, name) {
-        (&Method::GET, Some(name)) => get_one(&sim, &t, &name),
+        (&Method::GET, Some(name)) => get_one(&sim, &t, &name, &query, req),
         (&Method::GET, None) if query.get("watch").is_some_and(|w| w == "true" || w == "1") => {
-            super::watch::serve(sim.clone(), &t, &query)
+            super::watch::serve(sim.clone(), &t, &query, req.header(header::ACCEPT))
         }
-        (&Method::GET, None) => list(&sim, &t, &query),
+        (&Method::GET, None) => list(&sim, &t, &query, req),
         (&Method::POST, None) if !t.status => create(&sim, &t, &query, req),
         (&Method::PUT, Some(name)) => replace(&sim, &t, &name, &query, req),
         (&Method::PATCH, Some(name)) => patch(&sim, &t, &name, &query, req),
@@ -218,9 +229,24 @@ fn resource(
     }
 }
 
-fn get_one(sim: &ClusterState, t: &Target, name: &str) -> Result<Response, ApiError> {
-    let obj = sim.store.get(&t.key(name)).ok_or_else(|| ApiError::not_found(&t.def, name))?;
-    Ok(respond(StatusCode::OK, present(&t.def, &t.version, obj)))
+fn get_one(
+    sim: &ClusterState,
+    t: &Target,
+    name: &str,
+    query: &HashMap<String, String>,
+    req: &Request,
+) -> Result<Response, ApiError> {
+    let obj =
+        present(&t.def, &t.version, sim.store.get(&t.key(name)).ok_or_else(|| ApiError::not_found(&t.def, name))?);
+    if table::wanted(req.header(header::ACCEPT)) {
+        let list_meta = json!({"resourceVersion": meta_str(&obj, "resourceVersion").unwrap_or("")});
+        return Ok(respond(StatusCode::OK, table::render(&t.def, &[obj], list_meta, full_rows(query))));
+    }
+    Ok(respond(StatusCode::OK, obj))
+}
+
+fn full_rows(query: &HashMap<String, String>) -> bool {
+    query.get("includeObject").is_some_and(|i| i == "Object")
 }
 
 fn selected(t: &Target, query: &HashMap<String, String>) -> Result<impl Fn(&Value) -> bool, ApiError> {
@@ -245,7 +271,7 @@ fn parse_continue(token: &str) -> Result<(u64, String, String), ApiError> {
     Ok((v.get("rv").and_then(Value::as_u64).ok_or_else(bad)?, text("ns")?, text("name")?))
 }
 
-fn list(sim: &ClusterState, t: &Target, query: &HashMap<String, String>) -> Result<Response, ApiError> {
+fn list(sim: &ClusterState, t: &Target, query: &HashMap<String, String>, req: &Request) -> Result<Response, ApiError> {
     let matches = selected(t, query)?;
     let (items, current_rv) = sim.store.list(&t.def.rid(), t.namespace.as_deref());
     let mut items: Vec<Value> = items.into_iter().filter(|o| matches(o)).collect();
@@ -275,6 +301,9 @@ fn list(sim: &ClusterState, t: &Target, query: &HashMap<String, String>) -> Resu
         metadata["remainingItemCount"] = json!(remaining);
     }
     let items: Vec<Value> = items.into_iter().map(|o| present(&t.def, &t.version, o)).collect();
+    if table::wanted(req.header(header::ACCEPT)) {
+        return Ok(respond(StatusCode::OK, table::render(&t.def, &items, metadata, full_rows(query))));
+    }
     Ok(respond(
         StatusCode::OK,
         json!({"kind": format!("{}List", t.def.kind), "apiVersion": t.api_version(), "metadata": metadata, "items": items}),
@@ -388,24 +417,47 @@ fn new_name(t: &Target, obj: &mut Value) -> Result<String, ApiError> {
     Ok(name)
 }
 
-/// The defaults the simulator fills in, where controllers or clients rely on them.
+/// The defaults the simulator fills in where controllers or clients (e.g. `kubectl rollout
+/// status`) rely on them. Applied on every write of the main resource, like real defaulting.
 fn defaults(def: &ResourceDef, obj: &mut Value) {
+    let spec_missing =
+        |obj: &Value, ptr: &str| obj.get("spec").is_some_and(Value::is_object) && obj.pointer(ptr).is_none();
     match (def.group.as_str(), def.plural.as_str()) {
         ("", "namespaces") => {
             if obj.pointer("/spec/finalizers").is_none() {
                 obj["spec"]["finalizers"] = json!(["kubernetes"]);
             }
-            obj["status"] = json!({"phase": "Active"});
-        }
-        ("apps", "deployments" | "statefulsets" | "replicasets")
-            if obj.pointer("/spec/replicas").is_none() && obj.get("spec").is_some_and(Value::is_object) =>
-        {
-            obj["spec"]["replicas"] = json!(1);
+            if obj.get("status").is_none() {
+                obj["status"] = json!({"phase": "Active"});
+            }
         }
         ("", "secrets") if obj.get("type").is_none() => obj["type"] = json!("Opaque"),
-        ("", "services") if obj.pointer("/spec/type").is_none() && obj.get("spec").is_some_and(Value::is_object) => {
-            obj["spec"]["type"] = json!("ClusterIP");
+        ("", "services") if spec_missing(obj, "/spec/type") => obj["spec"]["type"] = json!("ClusterIP"),
+        ("apps", "deployments") => {
+            if spec_missing(obj, "/spec/replicas") {
+                obj["spec"]["replicas"] = json!(1);
+            }
+            if spec_missing(obj, "/spec/strategy") {
+                obj["spec"]["strategy"] =
+                    json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}});
+            }
         }
+        ("apps", "statefulsets") => {
+            if spec_missing(obj, "/spec/replicas") {
+                obj["spec"]["replicas"] = json!(1);
+            }
+            if spec_missing(obj, "/spec/updateStrategy") {
+                obj["spec"]["updateStrategy"] = json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}});
+            }
+            if spec_missing(obj, "/spec/podManagementPolicy") {
+                obj["spec"]["podManagementPolicy"] = json!("OrderedReady");
+            }
+        }
+        ("apps", "daemonsets") if spec_missing(obj, "/spec/updateStrategy") => {
+            obj["spec"]["updateStrategy"] =
+                json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}});
+        }
+        ("apps", "replicasets") if spec_missing(obj, "/spec/replicas") => obj["spec"]["replicas"] = json!(1),
         _ => {}
     }
 }
@@ -546,7 +598,10 @@ fn update_with(
         {
             return Err(ApiError::stale(&t.def, name));
         }
-        let proposed = fit_scope(t, &cur.obj, proposed);
+        let mut proposed = fit_scope(t, &cur.obj, proposed);
+        if !t.status {
+            defaults(&t.def, &mut proposed);
+        }
         check_crd(sim, t, &proposed)?;
         let managers =
             apply::track_update(Some(&cur.obj), &cur.managers, &proposed, &manager, &t.api_version(), t.scope());
@@ -647,9 +702,11 @@ fn server_side_apply(
             return Err(ApiError::not_found(&t.def, name));
         }
         let (mut obj, managers) = apply::apply(cur.map(|c| (&c.obj, c.managers.as_slice())), &applied, &request)?;
-        match cur {
-            Some(_) => check_crd(sim, t, &obj)?,
-            None => defaults(&t.def, &mut obj),
+        if !t.status {
+            defaults(&t.def, &mut obj);
+        }
+        if cur.is_some() {
+            check_crd(sim, t, &obj)?;
         }
         Ok(Change::Put(Entry { obj, managers }))
     })?;
@@ -675,6 +732,79 @@ fn scoped_config(t: &Target, mut applied: Value) -> Value {
         map.remove("status");
     }
     applied
+}
+
+/// The `autoscaling/v1` Scale of a workload.
+fn scale_view(obj: &Value) -> Value {
+    let metadata: Map<String, Value> = meta(obj)
+        .map(|m| {
+            m.iter()
+                .filter(|(k, _)| {
+                    matches!(k.as_str(), "name" | "namespace" | "uid" | "resourceVersion" | "creationTimestamp")
+                })
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let selector: Vec<String> = obj
+        .pointer("/spec/selector/matchLabels")
+        .and_then(Value::as_object)
+        .map(|labels| labels.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))).collect())
+        .unwrap_or_default();
+    json!({
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": metadata,
+        "spec": {"replicas": obj.pointer("/spec/replicas").cloned().unwrap_or(json!(0))},
+        "status": {
+            "replicas": obj.pointer("/status/replicas").cloned().unwrap_or(json!(0)),
+            "selector": selector.join(","),
+        },
+    })
+}
+
+/// The `/scale` subresource: reads and writes `spec.replicas` through a Scale object.
+fn scale(
+    sim: &ClusterState,
+    t: &Target,
+    name: &str,
+    query: &HashMap<String, String>,
+    req: &Request,
+) -> Result<Response, ApiError> {
+    if req.method == Method::GET {
+        let obj = sim.store.get(&t.key(name)).ok_or_else(|| ApiError::not_found(&t.def, name))?;
+        return Ok(respond(StatusCode::OK, scale_view(&obj)));
+    }
+    if req.method != Method::PUT && req.method != Method::PATCH {
+        return Err(ApiError::method_not_allowed(req.method.as_str()));
+    }
+    let media = req.media_type().to_owned();
+    let body: Value = serde_json::from_slice(&req.body)
+        .map_err(|e| ApiError::bad_request(format!("the body of the request could not be decoded: {e}")))?;
+    let put = req.method == Method::PUT;
+    let (def, version) = (t.def.clone(), t.version.clone());
+    let outcome = update_with(sim, t, name, query, req, |cur| {
+        let mut view = scale_view(&cur.obj);
+        match (put, media.as_str()) {
+            (true, _) => view = body,
+            (false, "application/merge-patch+json") => apply::merge_patch(&mut view, &body),
+            (false, "application/strategic-merge-patch+json") => apply::strategic_merge_patch(&mut view, &body),
+            (false, "application/json-patch+json") => {
+                apply::json_patch(&mut view, &body).map_err(|e| ApiError::invalid_object(&def, name, e))?
+            }
+            (false, other) => return Err(ApiError::unsupported_media_type(other)),
+        }
+        let replicas = view.pointer("/spec/replicas").and_then(Value::as_i64).filter(|r| *r >= 0).ok_or_else(|| {
+            ApiError::invalid_object(&def, name, "spec.replicas: Invalid value: must be a non-negative integer")
+        })?;
+        let mut obj = present(&def, &version, cur.obj.clone());
+        obj["spec"]["replicas"] = json!(replicas);
+        if let Some(rv) = view.pointer("/metadata/resourceVersion").cloned() {
+            meta_mut(&mut obj).insert("resourceVersion".into(), rv);
+        }
+        Ok(obj)
+    })?;
+    Ok(respond(StatusCode::OK, scale_view(outcome.object())))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -720,8 +850,30 @@ fn delete(
 ) -> Result<Response, ApiError> {
     let (propagation, preconditions) = delete_options(query, req)?;
     let outcome = delete_object(sim, &t.def, &t.key(name), propagation, &preconditions, dry_run(query))?;
-    let code = if matches!(outcome, Outcome::Removed(_)) { StatusCode::OK } else { StatusCode::ACCEPTED };
-    Ok(respond(code, present(&t.def, &t.version, outcome.object().clone())))
+    let obj = present(&t.def, &t.version, outcome.object().clone());
+    Ok(match outcome {
+        // Gone at once: built-in types answer with a Status (what `kube` reads as "deleted"),
+        // custom resources with the deleted object, as the real server does.
+        Outcome::Removed(_) if !t.def.custom => respond(StatusCode::OK, deleted_status(&t.def, &obj)),
+        Outcome::Removed(_) => respond(StatusCode::OK, obj),
+        _ if propagation == Propagation::Foreground => respond(StatusCode::ACCEPTED, obj),
+        _ => respond(StatusCode::OK, obj),
+    })
+}
+
+fn deleted_status(def: &ResourceDef, obj: &Value) -> Value {
+    json!({
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Success",
+        "details": {
+            "name": meta_str(obj, "name").unwrap_or(""),
+            "group": def.group,
+            "kind": def.plural,
+            "uid": meta_str(obj, "uid").unwrap_or(""),
+        },
+    })
 }
 
 fn delete_collection(

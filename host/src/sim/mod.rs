@@ -69,9 +69,11 @@
 //!   Jobs default to Background propagation (the real default for batch/v1 Jobs is Orphan).
 //! - **No authentication, authorization or admission.** Every request is allowed; RBAC objects
 //!   are stored but not enforced; webhooks are not called. Plain HTTP only.
-//! - **No protobuf, no Table output** (kubectl falls back to JSON), no `/scale`, `/log`,
-//!   `/exec`, `/proxy` or other subresources than `/status`, no OpenAPI documents (`kubectl
-//!   apply` needs `--validate=false`), no server-side `kubectl get` columns.
+//! - **No protobuf**, no `/log`, `/exec`, `/proxy` or other subresources than `/status` and
+//!   `/scale`, no OpenAPI documents (`kubectl apply` needs `--validate=false`). `kubectl get`
+//!   Tables have the usual columns for common kinds and `Name`/`Age` for the rest. `kubectl
+//!   create <kind> ...` generators send protobuf, which is refused with 415: use
+//!   `kubectl create -f` / `apply` (JSON).
 //! - **No persistence**: a stopped cluster is gone.
 
 mod apply;
@@ -81,6 +83,7 @@ mod handlers;
 mod selector;
 mod status;
 mod store;
+mod table;
 mod watch;
 
 use std::net::SocketAddr;

@@ -21,6 +21,7 @@ use super::handlers::{Target, present};
 use super::selector::{FieldSelector, LabelSelector};
 use super::status::ApiError;
 use super::store::{Event, EventKind, ObjKey, WatchStart};
+use super::table;
 
 /// Without `timeoutSeconds` a watch lasts 30 minutes, like the real server's default.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1800);
@@ -33,6 +34,8 @@ struct Watcher {
     bookmarks: bool,
     send_initial: bool,
     timeout: Duration,
+    /// Stream `kubectl get -w` Table rows instead of objects (`full`: with whole objects).
+    table: Option<bool>,
     /// Events at or below this resourceVersion were already seen by the client.
     floor: u64,
 }
@@ -61,7 +64,15 @@ impl Watcher {
     }
 
     fn line(&self, kind: &str, obj: &Value) -> Bytes {
-        let event = json!({"type": kind, "object": present(&self.def, &self.version, obj.clone())});
+        let obj = present(&self.def, &self.version, obj.clone());
+        let obj = match self.table {
+            Some(full) if kind != "BOOKMARK" && kind != "ERROR" => {
+                let rv = obj.pointer("/metadata/resourceVersion").cloned().unwrap_or(json!(""));
+                table::render(&self.def, &[obj], json!({"resourceVersion": rv}), full)
+            }
+            _ => obj,
+        };
+        let event = json!({"type": kind, "object": obj});
         let mut bytes = serde_json::to_vec(&event).unwrap_or_default();
         bytes.push(b'\n');
         Bytes::from(bytes)
@@ -87,6 +98,7 @@ pub(crate) fn serve(
     sim: Arc<ClusterState>,
     target: &Target,
     query: &HashMap<String, String>,
+    accept: &str,
 ) -> Result<Response, ApiError> {
     let labels = LabelSelector::parse(query.get("labelSelector").map_or("", String::as_str))
         .map_err(|e| ApiError::bad_request(format!("unable to parse requirement: {e}")))?;
@@ -116,6 +128,7 @@ pub(crate) fn serve(
         bookmarks: flag(query, "allowWatchBookmarks"),
         send_initial,
         timeout,
+        table: table::wanted(accept).then(|| query.get("includeObject").is_some_and(|i| i == "Object")),
         floor: 0,
     };
     let (tx, rx) = mpsc::channel::<Bytes>(256);
