@@ -153,6 +153,9 @@ pub struct TransportArgs {
     /// Largest resync message, in bytes (stay under the broker's packet limit).
     #[arg(long, env = "MAESTRO_RESYNC_MAX_BYTES", default_value_t = 256 * 1024)]
     pub resync_max_bytes: usize,
+    /// How often the hub asks agents to re-send statuses it lacks (also done on every connect).
+    #[arg(long, env = "MAESTRO_STATUS_RESYNC_INTERVAL", default_value = "5m", value_parser = humantime::parse_duration)]
+    pub status_resync_interval: Duration,
 }
 
 impl TransportArgs {
@@ -181,6 +184,7 @@ impl TransportArgs {
                 max_entries: self.resync_max_entries,
                 max_bytes: self.resync_max_bytes,
             },
+            status_resync_interval: self.status_resync_interval,
             ..Default::default()
         })
     }

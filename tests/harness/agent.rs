@@ -84,9 +84,14 @@ impl TestAgent {
 
     /// Starts an agent holding what an earlier run held (as after a restart).
     pub async fn start_with_state(url: &str, source: &str, consumer: &str, state: AgentState) -> TestAgent {
+        Self::start_with_config(MqttConfig::new(url, ""), source, consumer, state).await
+    }
+
+    /// Starts an agent with connection settings of its own (credentials, TLS).
+    pub async fn start_with_config(mut mqtt: MqttConfig, source: &str, consumer: &str, state: AgentState) -> TestAgent {
         maestro::install_crypto_provider();
-        let client_id = format!("agent-{consumer}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-        let link = AgentLink::connect(MqttConfig::new(url, client_id), source, consumer).expect("agent link");
+        mqtt.client_id = format!("agent-{consumer}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        let link = AgentLink::connect(mqtt, source, consumer).expect("agent link");
         link.connected(Duration::from_secs(30)).await.expect("agent connects to the broker");
         let state = Arc::new(Mutex::new(state));
         let (stop, stopped) = tokio::sync::watch::channel(false);

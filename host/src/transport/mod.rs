@@ -61,6 +61,9 @@ pub struct TransportConfig {
     pub max_status_bytes: usize,
     pub poll_interval: Duration,
     pub ack_timeout: Duration,
+    /// Besides every (re)connect, the hub asks agents for statuses this often: a status that
+    /// was in flight to a hub that died is recovered by the next request of a live one.
+    pub status_resync_interval: Duration,
 }
 
 impl Default for TransportConfig {
@@ -75,6 +78,7 @@ impl Default for TransportConfig {
             max_status_bytes: 4 * 1024 * 1024,
             poll_interval: Duration::from_secs(2),
             ack_timeout: Duration::from_secs(30),
+            status_resync_interval: Duration::from_secs(300),
         }
     }
 }
@@ -144,7 +148,10 @@ impl Transport {
         };
         let (stop, stopped) = watch::channel(false);
         let dispatcher = tokio::spawn(dispatcher.run(stopped));
-        let others = vec![tokio::spawn(ingest.run(rx)), tokio::spawn(watch_connection(link.clone(), resync, metrics))];
+        let others = vec![
+            tokio::spawn(ingest.run(rx)),
+            tokio::spawn(watch_connection(link.clone(), resync, metrics, config.status_resync_interval)),
+        ];
         tracing::info!(broker = %mqtt.url, source = %config.source, client_id, "transport started");
         Ok(Transport { broker_url: mqtt.url, link, broker, stop, dispatcher, others })
     }
@@ -180,17 +187,23 @@ impl Transport {
     }
 }
 
-/// After every (re)connect: the connection metrics, and a status resync so that statuses
-/// sent while the hub was away are not lost.
-async fn watch_connection(link: Arc<MqttLink>, resync: Arc<Resync>, metrics: TransportMetrics) {
+/// After every (re)connect and every `interval`: the connection metrics, and a status resync
+/// so that statuses sent while the hub was away (or to a hub that died) are not lost.
+async fn watch_connection(link: Arc<MqttLink>, resync: Arc<Resync>, metrics: TransportMetrics, interval: Duration) {
+    let interval = interval.max(Duration::from_secs(1));
     let mut state = link.state();
     let mut seen = 0;
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let now = *state.borrow_and_update();
         metrics.broker_connected.set(i64::from(now.connected));
-        if now.connected && now.generation != seen {
+        let reconnected = now.connected && now.generation != seen;
+        if reconnected {
             seen = now.generation;
             metrics.broker_connects.inc();
+        }
+        if reconnected {
             let resync = resync.clone();
             tokio::spawn(async move {
                 if let Err(err) = resync.request_status_resync().await {
@@ -198,8 +211,15 @@ async fn watch_connection(link: Arc<MqttLink>, resync: Arc<Resync>, metrics: Tra
                 }
             });
         }
-        if state.changed().await.is_err() {
-            return;
+        tokio::select! {
+            changed = state.changed() => if changed.is_err() { return },
+            _ = ticker.tick() => {
+                if state.borrow().connected
+                    && let Err(err) = resync.request_status_resync().await
+                {
+                    tracing::warn!(error = %err, "periodic status resync request failed");
+                }
+            }
         }
     }
 }
