@@ -3,6 +3,7 @@
 //! cluster it reaches through `kube` over HTTP. Changes go in through the REST API; what the
 //! cluster holds is read with `kube`, and statuses are read back from the REST API.
 
+mod deploy;
 mod fleet;
 mod lifecycle;
 mod resilience;
