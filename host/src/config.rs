@@ -37,6 +37,8 @@ pub enum ConfigError {
     DataDir { path: String, source: std::io::Error },
     #[error("config file {path}: {message}")]
     File { path: String, message: String },
+    #[error("--mqtt-password-file {path}: {source}")]
+    MqttPassword { path: String, source: std::io::Error },
 }
 
 impl DatabaseArgs {
@@ -54,9 +56,15 @@ impl DatabaseArgs {
     pub fn options(&self) -> DbOptions {
         DbOptions { max_connections: self.db_max_connections, timeout: self.db_timeout }
     }
+
+    /// The data directory: the one given, or the default.
+    pub fn data_dir(&self) -> PathBuf {
+        self.data_dir.clone().unwrap_or_else(default_data_dir)
+    }
 }
 
-fn default_data_dir() -> PathBuf {
+/// `$XDG_DATA_HOME/maestro`, else `~/.local/share/maestro`.
+pub fn default_data_dir() -> PathBuf {
     if let Some(xdg) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
         return PathBuf::from(xdg).join("maestro");
     }
@@ -107,6 +115,79 @@ pub struct ServerArgs {
     /// Required `aud` claim of JWTs.
     #[arg(long, env = "MAESTRO_JWT_AUDIENCE")]
     pub jwt_audience: Option<String>,
+    #[command(flatten)]
+    pub transport: TransportArgs,
+}
+
+/// How `maestro server` reaches agents: an external MQTT 5 broker, or the embedded one.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TransportArgs {
+    /// External MQTT 5 broker, mqtt://host:port or mqtts://host:port. Without it the hub runs
+    /// an embedded broker on 127.0.0.1 (see --mqtt-listen).
+    #[arg(long, env = "MAESTRO_MQTT_URL")]
+    pub mqtt_url: Option<String>,
+    /// Username at the broker.
+    #[arg(long, env = "MAESTRO_MQTT_USERNAME")]
+    pub mqtt_username: Option<String>,
+    /// File holding the broker password (first line); never logged.
+    #[arg(long, env = "MAESTRO_MQTT_PASSWORD_FILE")]
+    pub mqtt_password_file: Option<PathBuf>,
+    /// PEM CA bundle that signs the broker's certificate (mqtts://).
+    #[arg(long, env = "MAESTRO_MQTT_CA_FILE")]
+    pub mqtt_ca_file: Option<PathBuf>,
+    /// PEM client certificate, for brokers that require one (with --mqtt-key-file).
+    #[arg(long, env = "MAESTRO_MQTT_CERT_FILE")]
+    pub mqtt_cert_file: Option<PathBuf>,
+    /// PEM key of --mqtt-cert-file.
+    #[arg(long, env = "MAESTRO_MQTT_KEY_FILE")]
+    pub mqtt_key_file: Option<PathBuf>,
+    /// Loopback address of the embedded broker [default: a free port on 127.0.0.1, logged].
+    #[arg(long, env = "MAESTRO_MQTT_LISTEN")]
+    pub mqtt_listen: Option<SocketAddr>,
+    /// The `<source>` of the topics, sources/<source>/consumers/<consumer>/...
+    #[arg(long, env = "MAESTRO_SOURCE", default_value = "maestro")]
+    pub source: String,
+    /// Most entries in one resync message.
+    #[arg(long, env = "MAESTRO_RESYNC_MAX_ENTRIES", default_value_t = 1000)]
+    pub resync_max_entries: usize,
+    /// Largest resync message, in bytes (stay under the broker's packet limit).
+    #[arg(long, env = "MAESTRO_RESYNC_MAX_BYTES", default_value_t = 256 * 1024)]
+    pub resync_max_bytes: usize,
+    /// How often the hub asks agents to re-send statuses it lacks (also done on every connect).
+    #[arg(long, env = "MAESTRO_STATUS_RESYNC_INTERVAL", default_value = "5m", value_parser = humantime::parse_duration)]
+    pub status_resync_interval: Duration,
+}
+
+impl TransportArgs {
+    pub fn transport_config(&self) -> Result<crate::transport::TransportConfig, ConfigError> {
+        let password = match &self.mqtt_password_file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|source| ConfigError::MqttPassword { path: path.display().to_string(), source })?;
+                Some(text.lines().next().unwrap_or_default().to_string())
+            }
+            None => None,
+        };
+        let mqtt = self.mqtt_url.as_ref().map(|url| crate::transport::mqtt::MqttConfig {
+            username: self.mqtt_username.clone(),
+            password,
+            ca_file: self.mqtt_ca_file.clone(),
+            cert_file: self.mqtt_cert_file.clone(),
+            key_file: self.mqtt_key_file.clone(),
+            ..crate::transport::mqtt::MqttConfig::new(url.clone(), String::new())
+        });
+        Ok(crate::transport::TransportConfig {
+            mqtt,
+            listen: self.mqtt_listen,
+            source: self.source.clone(),
+            resync: crate::transport::resync::ResyncLimits {
+                max_entries: self.resync_max_entries,
+                max_bytes: self.resync_max_bytes,
+            },
+            status_resync_interval: self.status_resync_interval,
+            ..Default::default()
+        })
+    }
 }
 
 impl ServerArgs {

@@ -11,6 +11,7 @@ use crate::api::auth::{Auth, AuthConfig, AuthConfigError};
 use crate::api::{self, ApiState, Limits};
 use crate::metrics::Metrics;
 use crate::store::{DbOptions, Store, StoreError, redact_url};
+use crate::transport::{Transport, TransportConfig};
 
 #[derive(Debug, Clone)]
 pub struct HubConfig {
@@ -33,6 +34,8 @@ pub enum HubError {
     Store { url: String, source: StoreError },
     #[error("cannot listen on {addr} (set --bind to a free address): {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("transport: {0}")]
+    Transport(#[from] crate::transport::TransportError),
 }
 
 /// A hub serving in the background; dropping it does not stop it, [`RunningHub::shutdown`] does.
@@ -41,6 +44,7 @@ pub struct RunningHub {
     pub store: Arc<Store>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
+    transport: Option<Transport>,
 }
 
 impl RunningHub {
@@ -48,12 +52,27 @@ impl RunningHub {
         format!("http://{}", self.addr)
     }
 
-    /// Stops accepting, lets requests in flight finish, then closes the database pool.
+    /// The MQTT broker this hub's transport uses (the embedded one's `mqtt://127.0.0.1:<port>`
+    /// unless `--mqtt-url` named another); `None` when the hub runs without transport.
+    pub fn broker_url(&self) -> Option<&str> {
+        self.transport.as_ref().map(|t| t.broker_url.as_str())
+    }
+
+    /// The running transport, if any (tests wait on its connection).
+    pub fn transport(&self) -> Option<&Transport> {
+        self.transport.as_ref()
+    }
+
+    /// Stops accepting, lets requests in flight finish, stops the transport (rows not yet
+    /// dispatched stay queued), then closes the database pool.
     pub async fn shutdown(mut self) -> std::io::Result<()> {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
         let served = self.task.await.unwrap_or_else(|join| Err(std::io::Error::other(join)));
+        if let Some(transport) = self.transport.take() {
+            transport.shutdown().await;
+        }
         self.store.close().await;
         served
     }
@@ -66,6 +85,9 @@ impl RunningHub {
         };
         match failed {
             Some(served) => {
+                if let Some(transport) = self.transport.take() {
+                    transport.shutdown().await;
+                }
                 self.store.close().await;
                 served.unwrap_or_else(|join| Err(std::io::Error::other(join)))
             }
@@ -77,7 +99,17 @@ impl RunningHub {
     }
 }
 
+/// Starts a hub without transport: the REST API and the store only.
 pub async fn start(config: HubConfig) -> Result<RunningHub, HubError> {
+    start_with_transport(config, None).await
+}
+
+/// Starts a hub; with a transport config it also connects to (or embeds) the MQTT broker and
+/// dispatches the outbox to agents.
+pub async fn start_with_transport(
+    config: HubConfig,
+    transport: Option<TransportConfig>,
+) -> Result<RunningHub, HubError> {
     let auth = Auth::from_config(&config.auth)?;
     if !auth.is_on() && !config.bind.ip().is_loopback() {
         return Err(HubError::UnauthenticatedRemote(config.bind));
@@ -86,15 +118,20 @@ pub async fn start(config: HubConfig) -> Result<RunningHub, HubError> {
     let store = Store::connect(&config.database_url, config.db.clone()).await.map_err(store_error)?;
     store.migrate().await.map_err(store_error)?;
     let store = Arc::new(store);
+    let metrics = Arc::new(Metrics::default());
     let state = ApiState {
         store: store.clone(),
         limits: Arc::new(config.limits.clone()),
-        metrics: Arc::new(Metrics::default()),
+        metrics: metrics.clone(),
         auth: Arc::new(auth),
     };
     let listener =
         TcpListener::bind(config.bind).await.map_err(|source| HubError::Bind { addr: config.bind, source })?;
     let addr = listener.local_addr().map_err(|source| HubError::Bind { addr: config.bind, source })?;
+    let transport = match transport {
+        Some(transport) => Some(Transport::start(&transport, store.clone(), metrics.transport.clone()).await?),
+        None => None,
+    };
     let (stop, stopped) = oneshot::channel::<()>();
     let app = api::router(state);
     let task = tokio::spawn(async move {
@@ -105,5 +142,5 @@ pub async fn start(config: HubConfig) -> Result<RunningHub, HubError> {
             .await
     });
     tracing::info!(%addr, database = %redact_url(&config.database_url), "hub serving /api/maestro/v1");
-    Ok(RunningHub { addr, store, stop: Some(stop), task })
+    Ok(RunningHub { addr, store, stop: Some(stop), task, transport })
 }

@@ -5,6 +5,7 @@
 //! with an outbox row per change, and leaves through the transport that drains the outbox
 //! (CloudEvents over MQTT 5). See ARCHITECTURE.md for the map and its invariants.
 
+pub mod agent;
 pub mod api;
 pub mod cli;
 pub mod config;
@@ -12,7 +13,9 @@ pub mod hub;
 pub mod metrics;
 pub mod model;
 pub mod search;
+pub mod sim;
 pub mod store;
+pub mod transport;
 
 /// Makes ring the one rustls provider of the process. Several dependencies can each enable a
 /// provider, and rustls then refuses to pick one at run time; installing one first settles it.

@@ -19,18 +19,21 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse_with_config()?;
     init_logging(cli.log_format);
     match cli.command {
-        Command::Server(args) => serve(args).await,
+        Command::Server(args) => serve(*args).await,
         Command::Dev(args) => dev(args).await,
+        Command::Agent(args) => agent(args).await,
         Command::Migrate(args) => migrate(args).await,
         Command::Consumer(cmd) => maestro::cli::client::consumer(cmd).await,
         Command::Resource(cmd) => maestro::cli::client::resource(cmd).await,
         Command::Bundle(cmd) => maestro::cli::client::bundle(cmd).await,
         Command::Bench(args) => maestro::cli::bench::run(args).await,
+        Command::SimCluster(args) => maestro::cli::sim::run(args, stop_signal()).await,
     }
 }
 
 async fn serve(args: maestro::config::ServerArgs) -> anyhow::Result<()> {
-    let hub = maestro::hub::start(args.hub_config()?).await?;
+    let transport = args.transport.transport_config()?;
+    let hub = maestro::hub::start_with_transport(args.hub_config()?, Some(transport)).await?;
     hub.run_until(stop_signal()).await.context("hub stopped serving")
 }
 
@@ -56,9 +59,25 @@ async fn stop_signal() {
 async fn dev(args: maestro::cli::DevArgs) -> anyhow::Result<()> {
     let config = args.hub_config()?;
     let database = maestro::store::redact_url(&config.database_url);
-    let hub = maestro::hub::start(config).await?;
+    let hub = maestro::hub::start_with_transport(config, Some(Default::default())).await?;
     eprintln!("{}", maestro::cli::dev_banner(&hub.url(), &database));
-    hub.run_until(stop_signal()).await.context("hub stopped serving")
+    let Some(broker) = hub.broker_url().map(str::to_owned) else {
+        return hub.run_until(stop_signal()).await.context("hub stopped serving");
+    };
+    eprintln!("  MQTT      {broker}  (embedded broker; agents use --source maestro)\n");
+    let clusters =
+        maestro::cli::agent::DevClusters::start(&hub.store, &broker, args.clusters, &args.database.data_dir()).await?;
+    eprintln!("Simulated clusters, each with its agent:\n{}", clusters.describe());
+    let served = hub.run_until(stop_signal()).await.context("hub stopped serving");
+    clusters.shutdown().await;
+    served
+}
+
+async fn agent(args: maestro::cli::agent::AgentArgs) -> anyhow::Result<()> {
+    let agent = maestro::agent::Agent::start(args.agent_config().await?).await?;
+    stop_signal().await;
+    agent.shutdown().await;
+    Ok(())
 }
 
 async fn migrate(args: maestro::config::DatabaseArgs) -> anyhow::Result<()> {

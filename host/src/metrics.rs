@@ -40,6 +40,8 @@ pub struct Metrics {
     http_requests: Family<HttpLabels, Counter>,
     http_duration: Family<RouteLabels, Histogram>,
     db_connections: Family<PoolLabels, Gauge>,
+    /// Shared with the transport, which updates it.
+    pub transport: crate::transport::metrics::TransportMetrics,
 }
 
 fn latency_histogram() -> Histogram {
@@ -69,7 +71,9 @@ impl Default for Metrics {
             "Database pool connections by state (idle, in_use, max)",
             db_connections.clone(),
         );
-        Metrics { registry, http_requests, http_duration, db_connections }
+        let transport = crate::transport::metrics::TransportMetrics::default();
+        transport.register(&mut registry);
+        Metrics { registry, http_requests, http_duration, db_connections, transport }
     }
 }
 

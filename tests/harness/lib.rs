@@ -5,6 +5,8 @@
 //! one server never see each other's rows; databases left by processes that died are dropped
 //! the next time a suite starts.
 
+pub mod agent;
+
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
@@ -12,6 +14,8 @@ use maestro::api::Limits;
 use maestro::api::auth::AuthConfig;
 use maestro::hub::{HubConfig, RunningHub};
 use maestro::store::{DbOptions, Store};
+use maestro::transport::TransportConfig;
+use maestro::transport::mqtt::MqttConfig;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use sqlx::Connection;
@@ -115,6 +119,20 @@ impl TestHub {
     }
 
     pub async fn start_with(backend: Backend, setup: HubSetup) -> TestHub {
+        Self::start_full(backend, setup, None).await
+    }
+
+    /// A hub with transport: on `transport.mqtt`'s broker, or on an embedded one when `None`.
+    /// Waits until the hub is connected and subscribed.
+    pub async fn start_with_transport(backend: Backend, transport: TransportConfig) -> TestHub {
+        let hub = Self::start_full(backend, HubSetup::default(), Some(transport)).await;
+        if let Some(transport) = hub.hub.transport() {
+            transport.connected(Duration::from_secs(30)).await.expect("hub connects to the broker");
+        }
+        hub
+    }
+
+    async fn start_full(backend: Backend, setup: HubSetup, transport: Option<TransportConfig>) -> TestHub {
         maestro::install_crypto_provider();
         let dir = tempfile::tempdir().expect("temp dir");
         let (database_url, pg_database) = match backend {
@@ -131,7 +149,7 @@ impl TestHub {
             limits: setup.limits,
             auth: setup.auth,
         };
-        let hub = maestro::hub::start(config).await.expect("hub starts");
+        let hub = maestro::hub::start_with_transport(config, transport).await.expect("hub starts");
         let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client");
         TestHub { hub, backend, client, token: setup.token, database_url, _dir: dir, pg_database }
     }
@@ -191,6 +209,58 @@ impl TestHub {
     pub async fn delete(&self, path: &str) -> Reply {
         self.send(Method::DELETE, path, None).await
     }
+
+    /// Polls `GET path` for up to 30 s until `check` accepts the reply.
+    pub async fn wait_for(&self, path: &str, what: &str, check: impl Fn(&Reply) -> bool) -> Reply {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let reply = self.get(path).await;
+            if check(&reply) {
+                return reply;
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!("GET {path} never showed {what}; last answer {} {}", reply.status, reply.body);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The value of one sample line of `/metrics` (`name{labels}`), 0 when absent.
+    pub async fn metric(&self, series: &str) -> f64 {
+        let text = self.client.get(self.url("/metrics")).send().await.expect("metrics").text().await.expect("text");
+        text.lines()
+            .find_map(|line| line.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')))
+            .and_then(|value| value.trim().parse().ok())
+            .unwrap_or(0.0)
+    }
+
+    /// The broker URL of the hub's transport.
+    pub fn broker_url(&self) -> String {
+        self.hub.broker_url().expect("hub runs with transport").to_string()
+    }
+}
+
+/// The Mosquitto every development machine and CI runs (scripts/services.sh).
+pub const MOSQUITTO: &str = "mqtt://127.0.0.1:1883";
+
+/// A topic source no other test or run uses, so runs on one broker never see each other.
+pub fn unique_source() -> String {
+    format!(
+        "t-{}-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed),
+        &uuid::Uuid::new_v4().simple().to_string()[..6]
+    )
+}
+
+/// Transport over an external broker at `url`, with its own topic source.
+pub fn transport_on(url: &str, source: &str) -> TransportConfig {
+    TransportConfig {
+        mqtt: Some(MqttConfig::new(url, "")),
+        source: source.to_string(),
+        poll_interval: Duration::from_millis(500),
+        ..Default::default()
+    }
 }
 
 /// Runs each named `async fn(&TestHub)` once on SQLite and once on PostgreSQL, as
@@ -235,7 +305,78 @@ pub fn config_map(name: &str) -> Value {
 
 /// Reads a conformance sample from ../shared (beside the repository, as in CI).
 pub fn conformance_sample(file: &str) -> Value {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance/maestro").join(file);
+    // `MAESTRO_SHARED_DIR` serves checkouts that do not sit beside shared/ (git worktrees).
+    let shared = std::env::var_os("MAESTRO_SHARED_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared"));
+    let path = shared.join("conformance/maestro").join(file);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|err| panic!("{}: {err}", path.display()));
     serde_json::from_str(&text).expect("sample is JSON")
+}
+
+/// A Mosquitto of the test's own on a free loopback port (the `mosquitto` binary on PATH), for
+/// tests that stop the broker or need a configuration of their own. The shared one on 1883 is
+/// never touched.
+pub struct PrivateMosquitto {
+    pub port: u16,
+    config: std::path::PathBuf,
+    child: Option<std::process::Child>,
+    _dir: tempfile::TempDir,
+}
+
+impl PrivateMosquitto {
+    /// Starts one with `extra` appended to a loopback listener on a free port.
+    pub async fn start(extra: &str) -> PrivateMosquitto {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = dir.path().join("mosquitto.conf");
+        let text = format!("listener {port} 127.0.0.1\npersistence false\nlog_dest stderr\nlog_type error\n{extra}\n");
+        std::fs::write(&config, text).expect("write mosquitto.conf");
+        let mut broker = PrivateMosquitto { port, config, child: None, _dir: dir };
+        broker.restart().await;
+        broker
+    }
+
+    /// One that lets anyone in, like the shared one.
+    pub async fn start_open() -> PrivateMosquitto {
+        Self::start("allow_anonymous true").await
+    }
+
+    pub fn url(&self) -> String {
+        format!("mqtt://127.0.0.1:{}", self.port)
+    }
+
+    pub fn dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+
+    /// Starts it (again) on the same port and waits until it accepts connections.
+    pub async fn restart(&mut self) {
+        let child = std::process::Command::new("mosquitto")
+            .arg("-c")
+            .arg(&self.config)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("the mosquitto binary is on PATH (scripts/services.sh installs it)");
+        self.child = Some(child);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.is_err() {
+            assert!(tokio::time::Instant::now() < deadline, "private mosquitto did not start on {}", self.port);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Kills it, as a broker that disappears.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for PrivateMosquitto {
+    fn drop(&mut self) {
+        self.kill();
+    }
 }

@@ -1,9 +1,11 @@
 //! The `maestro` command line. This is the binary's edge: commands report errors with `anyhow`
 //! for people, while the library underneath keeps typed errors.
 
+pub mod agent;
 pub mod bench;
 pub mod client;
 pub mod output;
+pub mod sim;
 
 use std::ffi::OsString;
 
@@ -32,6 +34,9 @@ pub struct DevArgs {
     pub bind: std::net::SocketAddr,
     #[command(flatten)]
     pub database: DatabaseArgs,
+    /// Simulated clusters to run, each with its agent and a consumer cluster1..N.
+    #[arg(long, default_value_t = 2)]
+    pub clusters: usize,
 }
 
 impl DevArgs {
@@ -62,12 +67,14 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the hub: REST API and database (migrated at start).
-    Server(ServerArgs),
+    Server(Box<ServerArgs>),
     /// Try Maestro on this machine with nothing installed: a hub on embedded SQLite, with
     /// the commands to talk to it printed. Stop with Ctrl-C.
     Dev(DevArgs),
     /// Apply pending database migrations, then exit.
     Migrate(DatabaseArgs),
+    /// Run a consumer's agent: apply its bundles to a cluster and report their status.
+    Agent(agent::AgentArgs),
     /// Consumers (clusters) of a hub, through its REST API.
     Consumer(client::ConsumerCmd),
     /// Single-manifest resources of a hub, through its REST API.
@@ -76,6 +83,9 @@ pub enum Command {
     Bundle(client::BundleCmd),
     /// Measure a hub: create rate and latency, and listing, on PostgreSQL and SQLite.
     Bench(bench::BenchArgs),
+    /// Simulate Kubernetes clusters (an API server with controllers, in memory) for the agent,
+    /// kubectl and tests; writes a kubeconfig per cluster. Stop with Ctrl-C.
+    SimCluster(sim::SimClusterArgs),
 }
 
 impl Cli {

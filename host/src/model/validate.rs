@@ -79,7 +79,9 @@ const MANIFESTS: &str = "manifests";
 const MANIFEST_CONFIGS: &str = "manifest_configs";
 const DELETE_OPTION: &str = "delete_option";
 
-const CONFIG_FIELDS: &[&str] = &["resourceIdentifier", "feedbackRules", "updateStrategy"];
+/// `driftPolicy` is ours (OCM has none): `Correct` (the default) or `ReportOnly`.
+const CONFIG_FIELDS: &[&str] = &["resourceIdentifier", "feedbackRules", "updateStrategy", "driftPolicy"];
+const DRIFT_POLICIES: &[&str] = &["Correct", "ReportOnly"];
 const IDENTIFIER_FIELDS: &[&str] = &["group", "resource", "name", "namespace"];
 const FEEDBACK_RULE_FIELDS: &[&str] = &["type", "jsonPaths"];
 const JSON_PATH_FIELDS: &[&str] = &["name", "path", "version"];
@@ -611,6 +613,9 @@ pub fn validate_manifest_config(config: &Value, path: &str, out: &mut Vec<Violat
     }
     if let Some(strategy) = object.get("updateStrategy").and_then(present) {
         check_update_strategy(strategy, &field(path, "updateStrategy"), out);
+    }
+    if let Some(policy) = object.get("driftPolicy").and_then(present) {
+        check_one_of(Some(policy), &field(path, "driftPolicy"), "driftPolicy", DRIFT_POLICIES, out);
     }
 }
 
@@ -1795,6 +1800,20 @@ mod tests {
             &config_violations(&with_strategy(json!("Update"))),
             "manifest_configs[0].updateStrategy",
             "must be a JSON object",
+        );
+    }
+
+    #[test]
+    fn drift_policy_is_correct_or_report_only() {
+        let with_policy =
+            |policy: Value| json!({"resourceIdentifier": {"resource": "pods", "name": "w"}, "driftPolicy": policy});
+        for valid in ["Correct", "ReportOnly"] {
+            assert_valid(&config_violations(&with_policy(json!(valid))));
+        }
+        assert_single(
+            &config_violations(&with_policy(json!("Ignore"))),
+            "manifest_configs[0].driftPolicy",
+            "one of Correct, ReportOnly, found \"Ignore\"",
         );
     }
 

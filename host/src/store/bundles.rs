@@ -36,7 +36,7 @@ pub struct NewBundle {
 }
 
 #[derive(sqlx::FromRow)]
-struct BundleRow {
+pub(super) struct BundleRow {
     id: String,
     name: String,
     consumer_name: String,
@@ -72,7 +72,7 @@ impl From<BundleRow> for StoredBundle {
     }
 }
 
-const COLUMNS: &str = "id, name, consumer_name, version, CAST(metadata AS TEXT) AS metadata, \
+pub(super) const COLUMNS: &str = "id, name, consumer_name, version, CAST(metadata AS TEXT) AS metadata, \
     CAST(manifests AS TEXT) AS manifests, manifest_count, CAST(manifest_configs AS TEXT) AS manifest_configs, \
     CAST(delete_option AS TEXT) AS delete_option, CAST(status AS TEXT) AS status, created_at, updated_at, deleted_at";
 
@@ -190,7 +190,11 @@ impl Store {
         let text = ContentText::of(&new.content)?;
         if let Some(coalescer) = &self.creates {
             match coalescer.create(create_row(new, &text, now)?).await {
-                Outcome::Written => return Ok(created(new, text, now)),
+                Outcome::Written => {
+                    // Coalesced writes take no write turn, so they wake this hub's dispatcher here.
+                    self.outbox_written.notify_one();
+                    return Ok(created(new, text, now));
+                }
                 Outcome::Failed(reason) => return Err(StoreError::Database(sqlx::Error::Protocol(reason))),
                 // A row of its batch was refused, maybe this one: written alone, it gets its own answer.
                 Outcome::RetryAlone => {}

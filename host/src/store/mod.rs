@@ -9,8 +9,10 @@
 mod bundles;
 mod coalesce;
 mod consumers;
+pub mod dispatch;
 pub mod outbox;
 pub mod schema;
+pub mod status;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -111,6 +113,21 @@ pub struct Store {
     sqlite_writer: tokio::sync::Mutex<()>,
     /// PostgreSQL only: concurrent creates written as one statement (`coalesce.rs`).
     creates: Option<coalesce::Coalescer>,
+    /// Poked after every write (see [`WriteTurn`]), so this hub's dispatcher starts at once.
+    outbox_written: std::sync::Arc<tokio::sync::Notify>,
+}
+
+/// One write's turn (SQLite's writer queue) that, once the write is over, wakes the outbox
+/// dispatcher of this process. Other hubs learn of writes through PostgreSQL's NOTIFY.
+pub(crate) struct WriteTurn<'a> {
+    _sqlite: Option<tokio::sync::MutexGuard<'a, ()>>,
+    written: &'a tokio::sync::Notify,
+}
+
+impl Drop for WriteTurn<'_> {
+    fn drop(&mut self) {
+        self.written.notify_one();
+    }
 }
 
 impl Store {
@@ -138,7 +155,13 @@ impl Store {
             }
             Db::Sqlite(_) => None,
         };
-        Ok(Store { db, options, sqlite_writer: tokio::sync::Mutex::new(()), creates })
+        Ok(Store {
+            db,
+            options,
+            sqlite_writer: tokio::sync::Mutex::new(()),
+            creates,
+            outbox_written: std::sync::Arc::new(tokio::sync::Notify::new()),
+        })
     }
 
     async fn connect_postgres(url: &str, options: &DbOptions) -> Result<Db, StoreError> {
@@ -172,11 +195,17 @@ impl Store {
     }
 
     /// Held for the length of one write; see `sqlite_writer`.
-    pub(crate) async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
-        match self.db {
+    pub(crate) async fn write_turn(&self) -> WriteTurn<'_> {
+        let sqlite = match self.db {
             Db::Postgres(_) => None,
             Db::Sqlite(_) => Some(self.sqlite_writer.lock().await),
-        }
+        };
+        WriteTurn { _sqlite: sqlite, written: &self.outbox_written }
+    }
+
+    /// Notified after each write of this process; the dispatcher waits on it.
+    pub fn outbox_written(&self) -> std::sync::Arc<tokio::sync::Notify> {
+        self.outbox_written.clone()
     }
 
     pub fn dialect(&self) -> Dialect {

@@ -1,0 +1,221 @@
+//! One hub, one broker, one simulated cluster and its agent, with helpers to drive and observe them.
+
+use std::future::Future;
+use std::time::Duration;
+
+use kube::api::{Api, DynamicObject};
+use kube::discovery::ApiResource;
+use maestro::agent::{Agent, AgentConfig, RunningAgent};
+use maestro::sim::{RunningSim, SimCluster, SimOptions};
+use maestro::transport::TransportConfig;
+use maestro::transport::mqtt::MqttConfig;
+use maestro_tests::{Backend, TestHub, transport_on, unique_source};
+use serde_json::{Value, json};
+
+pub const CONSUMER: &str = "cluster1";
+const DEADLINE: Duration = Duration::from_secs(45);
+
+pub struct Fleet {
+    pub hub: TestHub,
+    pub sim: RunningSim,
+    pub agent: Option<RunningAgent>,
+    pub source: String,
+    pub broker: String,
+    data: tempfile::TempDir,
+}
+
+impl Fleet {
+    /// Hub with the embedded broker.
+    pub async fn start() -> Fleet {
+        let source = unique_source();
+        let transport =
+            TransportConfig { source: source.clone(), poll_interval: Duration::from_millis(500), ..Default::default() };
+        Self::start_with(transport, source).await
+    }
+
+    /// Hub and agent on an external broker.
+    pub async fn start_on(broker: &str) -> Fleet {
+        let source = unique_source();
+        Self::start_with(transport_on(broker, &source), source).await
+    }
+
+    async fn start_with(transport: TransportConfig, source: String) -> Fleet {
+        let hub = TestHub::start_with_transport(Backend::Sqlite, transport).await;
+        let broker = hub.broker_url();
+        let options = SimOptions { ready_delay: Duration::from_millis(100), ..Default::default() };
+        let sim = SimCluster::start(options).await.expect("simulated cluster starts");
+        let reply = hub.post("/api/maestro/v1/consumers", &json!({"name": CONSUMER})).await;
+        assert_eq!(reply.status, 201, "{}", reply.body);
+        let data = tempfile::tempdir().expect("temp dir");
+        let mut fleet = Fleet { hub, sim, agent: None, source, broker, data };
+        fleet.start_agent().await;
+        fleet
+    }
+
+    pub async fn start_agent(&mut self) {
+        let mut config = AgentConfig::new(
+            CONSUMER,
+            MqttConfig::new(self.broker.clone(), ""),
+            self.sim.config().expect("kube config"),
+            self.data.path().to_path_buf(),
+        );
+        config.source = self.source.clone();
+        let agent = Agent::start(config).await.expect("agent starts");
+        agent.connected(Duration::from_secs(30)).await.expect("agent connects to the broker");
+        self.agent = Some(agent);
+    }
+
+    pub async fn stop_agent(&mut self) {
+        if let Some(agent) = self.agent.take() {
+            agent.shutdown().await;
+        }
+    }
+
+    pub fn agent(&self) -> &RunningAgent {
+        self.agent.as_ref().expect("agent running")
+    }
+
+    pub async fn stop(mut self) {
+        self.stop_agent().await;
+        self.hub.stop().await;
+        let _ = self.sim.shutdown().await;
+    }
+
+    // ---- the REST API --------------------------------------------------------------------
+
+    /// Creates a single resource; returns its id.
+    pub async fn create_resource(&self, body: Value) -> String {
+        let mut body = body;
+        body["consumer_name"] = json!(CONSUMER);
+        let reply = self.hub.post("/api/maestro/v1/resources", &body).await;
+        assert_eq!(reply.status, 201, "{}", reply.body);
+        reply.body["id"].as_str().expect("id").to_owned()
+    }
+
+    /// Creates a bundle; returns its id.
+    pub async fn create_bundle(&self, name: &str, body: Value) -> String {
+        let mut body = body;
+        body["consumer_name"] = json!(CONSUMER);
+        body["name"] = json!(name);
+        let reply = self.hub.post("/api/maestro/v1/resource-bundles", &body).await;
+        assert_eq!(reply.status, 201, "{}", reply.body);
+        reply.body["id"].as_str().expect("id").to_owned()
+    }
+
+    pub async fn replace_bundle(&self, id: &str, version: i64, body: Value) {
+        let mut body = body;
+        body["version"] = json!(version);
+        let reply = self.hub.put(&format!("/api/maestro/v1/resource-bundles/{id}"), &body).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+    }
+
+    pub async fn delete_bundle(&self, id: &str) {
+        let reply = self.hub.delete(&format!("/api/maestro/v1/resource-bundles/{id}")).await;
+        assert_eq!(reply.status, 204, "{}", reply.body);
+    }
+
+    /// Polls the bundle until `check` accepts its status; returns the status.
+    pub async fn bundle_status(&self, id: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+        let path = format!("/api/maestro/v1/resource-bundles/{id}");
+        let reply = self.hub.wait_for(&path, what, |r| r.status == 200 && check(&r.body["status"])).await;
+        reply.body["status"].clone()
+    }
+
+    /// Polls until the bundle is gone from the hub (the agent confirmed the delete).
+    pub async fn bundle_purged(&self, id: &str) {
+        let path = format!("/api/maestro/v1/resource-bundles/{id}");
+        self.hub.wait_for(&path, "the purge after the agent's Deleted status", |r| r.status == 404).await;
+    }
+
+    // ---- the cluster ---------------------------------------------------------------------
+
+    pub fn api(&self, api_version: &str, kind: &str, plural: &str, namespace: Option<&str>) -> Api<DynamicObject> {
+        let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+        let resource = ApiResource {
+            group: group.into(),
+            version: version.into(),
+            api_version: api_version.into(),
+            kind: kind.into(),
+            plural: plural.into(),
+        };
+        let client = self.sim.client().expect("kube client");
+        match namespace {
+            Some(namespace) => Api::namespaced_with(client, namespace, &resource),
+            None => Api::all_with(client, &resource),
+        }
+    }
+
+    pub fn config_maps(&self) -> Api<DynamicObject> {
+        self.api("v1", "ConfigMap", "configmaps", Some("default"))
+    }
+
+    pub fn deployments(&self) -> Api<DynamicObject> {
+        self.api("apps/v1", "Deployment", "deployments", Some("default"))
+    }
+
+    /// Polls the cluster until `check` accepts the object (`None`: absent).
+    pub async fn object(
+        &self,
+        api: &Api<DynamicObject>,
+        name: &str,
+        what: &str,
+        check: impl Fn(Option<&Value>) -> bool,
+    ) -> Option<Value> {
+        eventually(what, || async {
+            let object =
+                api.get_opt(name).await.expect("cluster answers").map(|o| serde_json::to_value(o).expect("json"));
+            check(object.as_ref()).then_some(object)
+        })
+        .await
+    }
+}
+
+/// Polls `probe` until it returns `Some`, for up to 45 s.
+pub async fn eventually<T, F: Future<Output = Option<T>>>(what: &str, probe: impl Fn() -> F) -> T {
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never saw {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A ConfigMap manifest in `default`.
+pub fn config_map(name: &str, value: &str) -> Value {
+    json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "default"}, "data": {"key": value}})
+}
+
+/// A manifest config for the ConfigMap `name`.
+pub fn config_map_config(name: &str, extra: Value) -> Value {
+    let mut config =
+        json!({"resourceIdentifier": {"group": "", "resource": "configmaps", "name": name, "namespace": "default"}});
+    if let (Some(config), Some(extra)) = (config.as_object_mut(), extra.as_object()) {
+        config.extend(extra.clone());
+    }
+    config
+}
+
+/// The condition of `kind` in a list of conditions.
+pub fn condition<'v>(conditions: &'v Value, kind: &str) -> Option<&'v Value> {
+    conditions.as_array()?.iter().find(|c| c["type"] == kind)
+}
+
+pub fn condition_is(conditions: &Value, kind: &str, status: &str) -> bool {
+    condition(conditions, kind).is_some_and(|c| c["status"] == status)
+}
+
+/// The `resourceStatus` entry of the manifest named `name`.
+pub fn manifest_status<'v>(status: &'v Value, name: &str) -> Option<&'v Value> {
+    status["resourceStatus"].as_array()?.iter().find(|r| r["resourceMeta"]["name"] == name)
+}
+
+/// Whether the manifest `name` has condition `kind` = `value`.
+pub fn manifest_condition_is(status: &Value, name: &str, kind: &str, value: &str) -> bool {
+    manifest_status(status, name).is_some_and(|r| condition_is(&r["conditions"], kind, value))
+}
+
+pub fn data_key(object: Option<&Value>) -> Option<&str> {
+    object?.pointer("/data/key")?.as_str()
+}

@@ -1,0 +1,213 @@
+//! The broker configuration in deploy/mosquitto confines each agent to its own consumer's
+//! topics, with passwords; and hub and agents connect over TLS with client certificates.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use maestro::transport::TransportConfig;
+use maestro::transport::mqtt::{MqttConfig, MqttError, MqttLink};
+use maestro::transport::wire::{self, ManifestBundleStatus, StatusReport};
+use maestro_tests::agent::{AgentState, TestAgent};
+use maestro_tests::{Backend, PrivateMosquitto, TestHub, unique_source};
+use tokio::sync::mpsc;
+
+use crate::delivery::{consumer, create_resource};
+
+fn acl_file() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/mosquitto/acl")
+}
+
+fn passwords(dir: &Path, users: &[&str]) -> std::path::PathBuf {
+    let file = dir.join("passwd");
+    for (n, user) in users.iter().enumerate() {
+        let mut command = Command::new("mosquitto_passwd");
+        if n == 0 {
+            command.arg("-c");
+        }
+        let status = command.arg("-b").arg(&file).arg(user).arg(format!("pw-{user}")).status();
+        assert!(status.is_ok_and(|s| s.success()), "mosquitto_passwd (package mosquitto) makes the password file");
+    }
+    file
+}
+
+fn login(url: &str, user: &str) -> MqttConfig {
+    MqttConfig { username: Some(user.into()), password: Some(format!("pw-{user}")), ..MqttConfig::new(url, "") }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_can_neither_read_nor_write_another_consumers_topics() {
+    let dir = tempfile::tempdir().unwrap();
+    let passwd = passwords(dir.path(), &["maestro-hub", "c1", "c2"]);
+    let broker = PrivateMosquitto::start(&format!(
+        "allow_anonymous false\npassword_file {}\nacl_file {}",
+        passwd.display(),
+        acl_file().display()
+    ))
+    .await;
+    let url = broker.url();
+    let source = unique_source();
+    let transport =
+        TransportConfig { mqtt: Some(login(&url, "maestro-hub")), source: source.clone(), ..Default::default() };
+    let hub = TestHub::start_with_transport(Backend::Sqlite, transport).await;
+    consumer(&hub, "c1").await;
+    consumer(&hub, "c2").await;
+    let c1 = TestAgent::start_with_config(login(&url, "c1"), &source, "c1", AgentState::default()).await;
+    let c2 = TestAgent::start_with_config(login(&url, "c2"), &source, "c2", AgentState::default()).await;
+
+    // Logged in as c1, subscribed to c2's topic and to its own.
+    let (tx, mut snooped) = mpsc::channel(64);
+    let intruder = MqttLink::start(
+        &MqttConfig { client_id: "intruder".into(), ..login(&url, "c1") },
+        vec![wire::source_events_topic(&source, "c2"), wire::source_events_topic(&source, "c1")],
+        tx,
+    )
+    .unwrap();
+    intruder.connected(Duration::from_secs(30)).await.unwrap();
+
+    let for_c2 = create_resource(&hub, "c2", "secret").await;
+    c2.wait_for("its own resource", |s| s.applied.contains_key(&for_c2)).await;
+    let for_c1 = create_resource(&hub, "c1", "mine").await;
+    c1.wait_for("its own resource", |s| s.applied.contains_key(&for_c1)).await;
+    // The broker delivers one publisher's messages to a subscriber in order: had c2's event
+    // been readable, it would have come before c1's.
+    let first = tokio::time::timeout(Duration::from_secs(30), snooped.recv()).await.unwrap().unwrap();
+    assert_eq!(first.topic, wire::source_events_topic(&source, "c1"), "c1 read another consumer's topic");
+    while let Ok(more) = snooped.try_recv() {
+        assert_ne!(more.topic, wire::source_events_topic(&source, "c2"));
+    }
+
+    // Writing a status as c2 is refused.
+    let status = ManifestBundleStatus::default();
+    let report = StatusReport {
+        resource_id: &for_c2,
+        resource_version: 1,
+        cluster_name: "c2",
+        original_source: "maestro",
+        sequence_id: u64::MAX / 2,
+        status: &status,
+    };
+    let forged = wire::encode(&wire::status_event("c2-work-agent", &report));
+    let ack = intruder.publish(&wire::agent_events_topic(&source, "c2"), forged).await.unwrap();
+    match ack.wait(Duration::from_secs(30)).await {
+        Err(MqttError::Refused(reason)) => assert!(reason.contains("NotAuthorized"), "{reason}"),
+        other => panic!("a forged status must be refused, got {other:?}"),
+    }
+    intruder.close().await;
+    c1.stop().await;
+    c2.stop().await;
+    hub.stop().await;
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let status = Command::new("openssl").args(args).current_dir(dir).stderr(std::process::Stdio::null()).status();
+    assert!(status.is_ok_and(|s| s.success()), "openssl {args:?}");
+}
+
+/// A CA, a server certificate for 127.0.0.1 and client certificates, all signed by the CA.
+fn certificates(dir: &Path, clients: &[&str]) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=maestro-test-ca",
+        ],
+    );
+    std::fs::write(dir.join("server.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
+    for (name, ext) in std::iter::once(("server", "server.ext")).chain(clients.iter().map(|c| (*c, "client.ext"))) {
+        let (key, csr, crt) = (format!("{name}.key"), format!("{name}.csr"), format!("{name}.crt"));
+        openssl(
+            dir,
+            &["req", "-newkey", "rsa:2048", "-nodes", "-keyout", &key, "-out", &csr, "-subj", &format!("/CN={name}")],
+        );
+        openssl(
+            dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                &crt,
+                "-days",
+                "2",
+                "-extfile",
+                ext,
+            ],
+        );
+    }
+    // Mosquitto started as root drops to its own user before it reads the TLS files.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        std::fs::set_permissions(entry.unwrap().path(), std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+}
+
+fn tls(port: u16, dir: &Path, client: &str) -> MqttConfig {
+    MqttConfig {
+        ca_file: Some(dir.join("ca.crt")),
+        cert_file: Some(dir.join(format!("{client}.crt"))),
+        key_file: Some(dir.join(format!("{client}.key"))),
+        ..MqttConfig::new(format!("mqtts://127.0.0.1:{port}"), "")
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hub_and_agent_talk_over_tls_with_client_certificates() {
+    maestro::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    certificates(dir.path(), &["hub", "c1"]);
+    let d = dir.path().display();
+    let broker = PrivateMosquitto::start(&format!(
+        "allow_anonymous true\ncafile {d}/ca.crt\ncertfile {d}/server.crt\nkeyfile {d}/server.key\nrequire_certificate true"
+    ))
+    .await;
+    // Without a client certificate the broker refuses the connection.
+    let (tx, _rx) = mpsc::channel(1);
+    let no_cert = MqttConfig {
+        cert_file: None,
+        key_file: None,
+        client_id: "no-cert".into(),
+        ..tls(broker.port, dir.path(), "c1")
+    };
+    let refused = MqttLink::start(&no_cert, vec![], tx).unwrap();
+    assert!(refused.connected(Duration::from_secs(3)).await.is_err(), "connected without a client certificate");
+    refused.close().await;
+
+    let source = unique_source();
+    let transport = TransportConfig {
+        mqtt: Some(tls(broker.port, dir.path(), "hub")),
+        source: source.clone(),
+        ..Default::default()
+    };
+    let hub = TestHub::start_with_transport(Backend::Sqlite, transport).await;
+    consumer(&hub, "c1").await;
+    let agent =
+        TestAgent::start_with_config(tls(broker.port, dir.path(), "c1"), &source, "c1", AgentState::default()).await;
+    let id = create_resource(&hub, "c1", "web").await;
+    agent.wait_for("the resource over TLS", |s| s.applied.contains_key(&id)).await;
+    hub.wait_for(&format!("/api/maestro/v1/resources/{id}"), "its status over TLS", |r| {
+        r.body["status"]["ReconcileStatus"]["ObservedVersion"] == 1
+    })
+    .await;
+    agent.stop().await;
+    hub.stop().await;
+}
