@@ -194,3 +194,49 @@ async fn the_failure_mode_decides_what_a_failing_or_denying_validator_does() {
     assert!(metric(&hub, "maestro_plugin_calls_total", &["outcome=\"trap\""]).await >= Some(3.0));
     hub.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policies_are_also_read_from_the_plugin_directory_and_a_bad_policy_file_keeps_the_last_good_one() {
+    let (hub, dir) = hub_with(Backend::Sqlite, &["hostile"]).await;
+    consumer(&hub, "c1", json!({})).await;
+    let file = r#"
+        [[policy]]
+        name = "from-file"
+        selector = { consumers = ["c1"] }
+        [policy.validate]
+        plugins = [{ plugin = "hostile", settings = { mode = "deny" } }]
+    "#;
+    crate::drop_file(dir.path(), "policies.toml", file.as_bytes());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let listed = hub.get("/api/maestro/v1/plugin-policies").await;
+        if listed.body["items"][0]["name"] == "from-file" {
+            assert_eq!(listed.body["items"][0]["source"], "file");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the policy file was never read: {}", listed.body);
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let reply = post_bundle(&hub, "c1", deployment("a", &["x:1"])).await;
+    assert_eq!(reply.status, 400, "{}", reply.body);
+    assert!(violations(&reply)[0].1.contains("hostile says no"));
+
+    // A file that does not parse is refused: the policies read before stay in force.
+    crate::drop_file(dir.path(), "policies.toml", b"[[policy]]\nname = 42\n");
+    while metric(&hub, "maestro_plugin_loads_total", &["plugin=\"policies\"", "result=\"rejected\""]).await.is_none() {
+        assert!(std::time::Instant::now() < deadline, "the bad policy file was never seen");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(post_bundle(&hub, "c1", deployment("b", &["x:1"])).await.status, 400);
+
+    // Removing the file removes its policies.
+    std::fs::remove_file(dir.path().join("policies.toml")).expect("remove");
+    loop {
+        if post_bundle(&hub, "c1", deployment("c", &["x:1"])).await.status == 201 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the removed policy file still applies");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    hub.stop().await;
+}

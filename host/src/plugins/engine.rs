@@ -139,7 +139,8 @@ impl CompileCache {
     fn store(&self, path: &Path, compiled: &[u8]) -> Result<(), CompileError> {
         let cache_error = |source| CompileError::Cache { path: self.dir.display().to_string(), source };
         std::fs::create_dir_all(&self.dir).map_err(cache_error)?;
-        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        // Unique per writer: two threads may compile the same file at once.
+        let tmp = path.with_extension(format!("tmp-{}", uuid::Uuid::new_v4().simple()));
         std::fs::write(&tmp, compiled).map_err(cache_error)?;
         std::fs::rename(&tmp, path).map_err(cache_error)
     }
