@@ -117,6 +117,13 @@ pub struct ServerArgs {
     pub jwt_audience: Option<String>,
     #[command(flatten)]
     pub transport: TransportArgs,
+    /// Directory of WebAssembly plugins (`<name>.wasm`, optional `<name>.toml`, `policies.toml`),
+    /// watched for changes. Without it no plugin runs.
+    #[arg(long, env = "MAESTRO_PLUGIN_DIR")]
+    pub plugin_dir: Option<PathBuf>,
+    /// Where compiled plugins are cached [default: <plugin-dir>/.cache].
+    #[arg(long, env = "MAESTRO_PLUGIN_CACHE_DIR")]
+    pub plugin_cache_dir: Option<PathBuf>,
 }
 
 /// How `maestro server` reaches agents: an external MQTT 5 broker, or the embedded one.
@@ -214,6 +221,13 @@ impl ServerArgs {
                 jwt_issuer: self.jwt_issuer.clone(),
                 jwt_audience: self.jwt_audience.clone(),
             },
+            plugins: self.plugin_dir.clone().map(|dir| {
+                let mut plugins = crate::plugins::PluginConfig::new(dir);
+                if let Some(cache) = &self.plugin_cache_dir {
+                    plugins.cache_dir = cache.clone();
+                }
+                plugins
+            }),
         })
     }
 }

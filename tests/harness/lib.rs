@@ -94,6 +94,7 @@ pub struct HubSetup {
     pub limits: Limits,
     pub auth: AuthConfig,
     pub token: Option<String>,
+    pub plugins: Option<maestro::plugins::PluginConfig>,
 }
 
 pub struct TestHub {
@@ -148,6 +149,7 @@ impl TestHub {
             db: DbOptions { max_connections: 8, timeout: Duration::from_secs(10) },
             limits: setup.limits,
             auth: setup.auth,
+            plugins: setup.plugins,
         };
         let hub = maestro::hub::start_with_transport(config, transport).await.expect("hub starts");
         let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client");

@@ -3,6 +3,7 @@
 
 pub mod agent;
 pub mod bench;
+pub mod bench_plugins;
 pub mod client;
 pub mod output;
 pub mod sim;
@@ -37,6 +38,9 @@ pub struct DevArgs {
     /// Simulated clusters to run, each with its agent and a consumer cluster1..N.
     #[arg(long, default_value_t = 2)]
     pub clusters: usize,
+    /// Directory of WebAssembly plugins to load and watch (e.g. target/plugins).
+    #[arg(long, env = "MAESTRO_PLUGIN_DIR")]
+    pub plugin_dir: Option<std::path::PathBuf>,
 }
 
 impl DevArgs {
@@ -47,6 +51,7 @@ impl DevArgs {
             db: self.database.options(),
             limits: Default::default(),
             auth: Default::default(),
+            plugins: self.plugin_dir.clone().map(crate::plugins::PluginConfig::new),
         })
     }
 }

@@ -11,6 +11,7 @@ mod coalesce;
 mod consumers;
 pub mod dispatch;
 pub mod outbox;
+mod plugin_policies;
 pub mod schema;
 pub mod status;
 
@@ -23,6 +24,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use crate::search::{Dialect, SearchError};
 
 pub use bundles::{BundleScope, NewBundle};
+pub use plugin_policies::StoredPolicy;
 
 /// Runs the same body against whichever pool the store holds. The body is expanded once per
 /// driver, so it is type-checked against both and no query is written twice.
