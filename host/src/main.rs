@@ -26,6 +26,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Resource(cmd) => maestro::cli::client::resource(cmd).await,
         Command::Bundle(cmd) => maestro::cli::client::bundle(cmd).await,
         Command::Bench(args) => maestro::cli::bench::run(args).await,
+        Command::Plugin(cmd) => maestro::cli::plugin::run(cmd).await,
     }
 }
 

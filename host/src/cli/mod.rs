@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod client;
 pub mod output;
+pub mod plugin;
 
 use std::ffi::OsString;
 
@@ -76,6 +77,8 @@ pub enum Command {
     Bundle(client::BundleCmd),
     /// Measure a hub: create rate and latency, and listing, on PostgreSQL and SQLite.
     Bench(bench::BenchArgs),
+    /// Write, check, run and measure WebAssembly plugins (see docs/plugins.md).
+    Plugin(plugin::PluginCmd),
 }
 
 impl Cli {
