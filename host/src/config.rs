@@ -107,6 +107,13 @@ pub struct ServerArgs {
     /// Required `aud` claim of JWTs.
     #[arg(long, env = "MAESTRO_JWT_AUDIENCE")]
     pub jwt_audience: Option<String>,
+    /// Directory of WebAssembly plugins (`<name>.wasm`, optional `<name>.toml`, `policies.toml`),
+    /// watched for changes. Without it no plugin runs.
+    #[arg(long, env = "MAESTRO_PLUGIN_DIR")]
+    pub plugin_dir: Option<PathBuf>,
+    /// Where compiled plugins are cached [default: <plugin-dir>/.cache].
+    #[arg(long, env = "MAESTRO_PLUGIN_CACHE_DIR")]
+    pub plugin_cache_dir: Option<PathBuf>,
 }
 
 impl ServerArgs {
@@ -133,6 +140,13 @@ impl ServerArgs {
                 jwt_issuer: self.jwt_issuer.clone(),
                 jwt_audience: self.jwt_audience.clone(),
             },
+            plugins: self.plugin_dir.clone().map(|dir| {
+                let mut plugins = crate::plugins::PluginConfig::new(dir);
+                if let Some(cache) = &self.plugin_cache_dir {
+                    plugins.cache_dir = cache.clone();
+                }
+                plugins
+            }),
         })
     }
 }

@@ -10,6 +10,7 @@ use tokio::task::JoinHandle;
 use crate::api::auth::{Auth, AuthConfig, AuthConfigError};
 use crate::api::{self, ApiState, Limits};
 use crate::metrics::Metrics;
+use crate::plugins::{PluginConfig, PluginError, PluginRuntime};
 use crate::store::{DbOptions, Store, StoreError, redact_url};
 
 #[derive(Debug, Clone)]
@@ -19,6 +20,8 @@ pub struct HubConfig {
     pub db: DbOptions,
     pub limits: Limits,
     pub auth: AuthConfig,
+    /// Plugins (`--plugin-dir`); none runs without it.
+    pub plugins: Option<PluginConfig>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +34,8 @@ pub enum HubError {
     UnauthenticatedRemote(SocketAddr),
     #[error("database {url}: {source}")]
     Store { url: String, source: StoreError },
+    #[error("plugins: {0}")]
+    Plugins(#[from] PluginError),
     #[error("cannot listen on {addr} (set --bind to a free address): {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
 }
@@ -86,11 +91,23 @@ pub async fn start(config: HubConfig) -> Result<RunningHub, HubError> {
     let store = Store::connect(&config.database_url, config.db.clone()).await.map_err(store_error)?;
     store.migrate().await.map_err(store_error)?;
     let store = Arc::new(store);
+    let mut metrics = Metrics::default();
+    let plugins = match &config.plugins {
+        Some(plugin_config) => {
+            let runtime = PluginRuntime::start(plugin_config.clone()).await?;
+            let policies = store.list_plugin_policies().await.map_err(store_error)?;
+            runtime.set_stored_policies(policies.into_iter().map(|p| p.spec).collect());
+            runtime.metrics().register(metrics.registry_mut());
+            Some(runtime)
+        }
+        None => None,
+    };
     let state = ApiState {
         store: store.clone(),
         limits: Arc::new(config.limits.clone()),
-        metrics: Arc::new(Metrics::default()),
+        metrics: Arc::new(metrics),
         auth: Arc::new(auth),
+        plugins,
     };
     let listener =
         TcpListener::bind(config.bind).await.map_err(|source| HubError::Bind { addr: config.bind, source })?;

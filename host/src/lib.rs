@@ -11,6 +11,7 @@ pub mod config;
 pub mod hub;
 pub mod metrics;
 pub mod model;
+pub mod plugins;
 pub mod search;
 pub mod store;
 

@@ -74,6 +74,11 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// For subsystems that register their own metrics (plugins) before the hub serves.
+    pub fn registry_mut(&mut self) -> &mut Registry {
+        &mut self.registry
+    }
+
     /// Renders every metric in the OpenMetrics text format, reading the pool as of now.
     pub fn render(&self, store: &Store) -> String {
         let pool = store.pool_stats();

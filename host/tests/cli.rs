@@ -29,6 +29,7 @@ impl Hub {
             db: Default::default(),
             limits: Default::default(),
             auth,
+            plugins: None,
         })
         .await?;
         Ok(Hub { hub, dir })

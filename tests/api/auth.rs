@@ -86,6 +86,7 @@ fn config(dir: &tempfile::TempDir, bind: &str, auth: AuthConfig) -> maestro::hub
         db: Default::default(),
         limits: Default::default(),
         auth,
+        plugins: None,
     }
 }
 

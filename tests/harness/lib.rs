@@ -90,6 +90,7 @@ pub struct HubSetup {
     pub limits: Limits,
     pub auth: AuthConfig,
     pub token: Option<String>,
+    pub plugins: Option<maestro::plugins::PluginConfig>,
 }
 
 pub struct TestHub {
@@ -130,6 +131,7 @@ impl TestHub {
             db: DbOptions { max_connections: 8, timeout: Duration::from_secs(10) },
             limits: setup.limits,
             auth: setup.auth,
+            plugins: setup.plugins,
         };
         let hub = maestro::hub::start(config).await.expect("hub starts");
         let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client");

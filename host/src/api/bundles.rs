@@ -12,6 +12,7 @@ use super::list::{ListParams, ListView};
 use super::views::{BundleView, BundleWrite};
 use crate::model::validate::{Violation, validate_bundle, validate_labels, validate_name};
 use crate::model::{BundleContent, StoredBundle};
+use crate::plugins::bindings::maestro::plugin::types::Operation;
 use crate::store::{BundleScope, NewBundle, Page};
 
 #[utoipa::path(get, path = "/api/maestro/v1/resource-bundles", tag = "resource-bundles",
@@ -150,6 +151,7 @@ pub(super) async fn create_checked(
     if !violations.is_empty() {
         return Err(ApiError::invalid(what, rename.apply(violations)));
     }
+    let content = with_plugins(state, &consumer_name, Operation::Create, content, rename, what).await?;
     let new = NewBundle { id, name, consumer_name, content };
     let stored = state.store.create_bundle(&new).await?;
     tracing::info!(consumer = %stored.consumer_name, resource_id = %stored.id, "{what} created");
@@ -183,9 +185,30 @@ pub(super) async fn replace_checked(
     if !violations.is_empty() {
         return Err(ApiError::invalid(what, rename.apply(violations)));
     }
+    let content = with_plugins(state, &current.consumer_name, Operation::Update, content, rename, what).await?;
     let stored = state.store.replace_bundle(&current, version, &content).await?;
     tracing::info!(consumer = %stored.consumer_name, resource_id = %stored.id, version = stored.version, "{what} replaced");
     Ok(stored)
+}
+
+/// The consumer's validator plugins, after the structural checks; a mutated manifest is
+/// checked structurally again, like one a client sent.
+async fn with_plugins(
+    state: &ApiState,
+    consumer_name: &str,
+    op: Operation,
+    mut content: BundleContent,
+    rename: &Rename,
+    what: &str,
+) -> Result<BundleContent, ApiError> {
+    let (mut violations, mutated) = super::plugins::run_validators(state, consumer_name, op, &mut content).await?;
+    if violations.is_empty() && mutated {
+        check_content(state, &content, &mut violations);
+    }
+    if !violations.is_empty() {
+        return Err(ApiError::invalid(what, rename.apply(violations)));
+    }
+    Ok(content)
 }
 
 fn immutable(field: &str, sent: Option<&str>, stored: &str, violations: &mut Vec<Violation>) {

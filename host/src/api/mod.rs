@@ -12,6 +12,7 @@ pub mod error;
 pub mod list;
 mod openapi;
 mod ops;
+mod plugins;
 mod resources;
 pub mod views;
 
@@ -58,6 +59,8 @@ pub struct ApiState {
     pub limits: Arc<Limits>,
     pub metrics: Arc<Metrics>,
     pub auth: Arc<auth::Auth>,
+    /// The plugin runtime, when the hub runs with `--plugin-dir`.
+    pub plugins: Option<Arc<crate::plugins::PluginRuntime>>,
 }
 
 pub fn router(state: ApiState) -> Router {
@@ -68,6 +71,12 @@ pub fn router(state: ApiState) -> Router {
         .route("/resource-bundles/{id}", get(bundles::get).put(bundles::replace).delete(bundles::delete))
         .route("/resources", get(resources::list).post(resources::create))
         .route("/resources/{id}", get(resources::get).put(resources::replace).delete(resources::delete))
+        .route("/plugins", get(plugins::list_plugins))
+        .route("/plugin-policies", get(plugins::list_policies).post(plugins::create_policy))
+        .route(
+            "/plugin-policies/{name}",
+            get(plugins::get_policy).put(plugins::replace_policy).delete(plugins::delete_policy),
+        )
         .route("/openapi", get(openapi::document))
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::require));
     Router::new()

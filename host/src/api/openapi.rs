@@ -4,7 +4,7 @@
 use axum::Json;
 use utoipa::OpenApi;
 
-use super::{bundles, consumers, resources};
+use super::{bundles, consumers, plugins, resources};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -13,6 +13,8 @@ use super::{bundles, consumers, resources};
         consumers::list, consumers::create, consumers::get, consumers::patch, consumers::delete,
         bundles::list, bundles::get, bundles::create, bundles::replace, bundles::delete,
         resources::list, resources::get, resources::create, resources::replace, resources::delete,
+        plugins::list_plugins, plugins::list_policies, plugins::get_policy, plugins::create_policy,
+        plugins::replace_policy, plugins::delete_policy,
     ),
     components(schemas(super::error::ErrorBody, super::views::ConsumerView, super::views::BundleView, super::views::ResourceView)),
     modifiers(&BearerAuth),

@@ -94,6 +94,15 @@ pub struct BenchArgs {
     /// Bound on each HTTP request and database call of the bench, and on the hub's database calls.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     pub timeout: Duration,
+    #[command(subcommand)]
+    pub what: Option<BenchTarget>,
+}
+
+/// Benchmarks other than the hub's REST API.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum BenchTarget {
+    /// Plugin calls per extension point against native Rust, reload time, memory per plugin.
+    Plugins(super::bench_plugins::PluginBenchArgs),
 }
 
 impl BenchArgs {
@@ -156,6 +165,9 @@ struct DbReport {
 
 /// Runs the benchmark on the chosen databases and prints the figures and a summary.
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    if let Some(BenchTarget::Plugins(plugins)) = args.what {
+        return super::bench_plugins::run(plugins).await;
+    }
     args.check()?;
     let client = http_client(&args)?;
     let kinds: &[DbKind] = match args.database {
@@ -342,6 +354,7 @@ async fn with_hub<T>(
         db: DbOptions { max_connections: pool, timeout: limit },
         limits: Limits { request_timeout: limit, ..Limits::default() },
         auth: AuthConfig::default(),
+        plugins: None,
     };
     let hub = bounded(limit, crate::hub::start(config))
         .await

@@ -2,6 +2,7 @@
 //! for people, while the library underneath keeps typed errors.
 
 pub mod bench;
+pub mod bench_plugins;
 pub mod client;
 pub mod output;
 pub mod plugin;
@@ -33,6 +34,9 @@ pub struct DevArgs {
     pub bind: std::net::SocketAddr,
     #[command(flatten)]
     pub database: DatabaseArgs,
+    /// Directory of WebAssembly plugins to load and watch (e.g. target/plugins).
+    #[arg(long, env = "MAESTRO_PLUGIN_DIR")]
+    pub plugin_dir: Option<std::path::PathBuf>,
 }
 
 impl DevArgs {
@@ -43,6 +47,7 @@ impl DevArgs {
             db: self.database.options(),
             limits: Default::default(),
             auth: Default::default(),
+            plugins: self.plugin_dir.clone().map(crate::plugins::PluginConfig::new),
         })
     }
 }

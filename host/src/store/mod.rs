@@ -9,6 +9,7 @@
 mod bundles;
 mod consumers;
 pub mod outbox;
+mod plugin_policies;
 pub mod schema;
 
 use std::str::FromStr;
@@ -20,6 +21,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use crate::search::{Dialect, SearchError};
 
 pub use bundles::{BundleScope, NewBundle};
+pub use plugin_policies::StoredPolicy;
 
 /// Runs the same body against whichever pool the store holds. The body is expanded once per
 /// driver, so it is type-checked against both and no query is written twice.
