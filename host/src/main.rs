@@ -28,6 +28,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Bundle(cmd) => maestro::cli::client::bundle(cmd).await,
         Command::Bench(args) => maestro::cli::bench::run(args).await,
         Command::SimCluster(args) => maestro::cli::sim::run(args, stop_signal()).await,
+        Command::Plugin(cmd) => maestro::cli::plugin::run(cmd).await,
     }
 }
 

@@ -7,6 +7,7 @@ pub mod bench_plugins;
 pub mod client;
 pub mod output;
 pub mod sim;
+pub mod plugin;
 
 use std::ffi::OsString;
 
@@ -91,6 +92,8 @@ pub enum Command {
     /// Simulate Kubernetes clusters (an API server with controllers, in memory) for the agent,
     /// kubectl and tests; writes a kubeconfig per cluster. Stop with Ctrl-C.
     SimCluster(sim::SimClusterArgs),
+    /// Write, check, run and measure WebAssembly plugins (see docs/plugins.md).
+    Plugin(plugin::PluginCmd),
 }
 
 impl Cli {
