@@ -107,8 +107,16 @@ async fn every_deploy_manifest_applies_server_side_and_its_workloads_become_read
 }
 
 /// `kubectl`, when this machine has it (the project's machines do): the README's commands.
+/// Its discovery cache goes next to the kubeconfig, not into the home directory.
 fn kubectl(kubeconfig: &Path, args: &[&str]) -> Option<std::process::Output> {
-    let output = std::process::Command::new("kubectl").args(args).env("KUBECONFIG", kubeconfig).output().ok()?;
+    let cache = kubeconfig.with_file_name("kube-cache");
+    let output = std::process::Command::new("kubectl")
+        .arg("--cache-dir")
+        .arg(&cache)
+        .args(args)
+        .env("KUBECONFIG", kubeconfig)
+        .output()
+        .ok()?;
     Some(output)
 }
 

@@ -107,6 +107,7 @@ async fn a_hub_that_starts_asks_agents_for_the_statuses_it_lacks() {
         db: Default::default(),
         limits: Default::default(),
         auth: Default::default(),
+        plugins: None,
     };
     let second = maestro::hub::start_with_transport(config, Some(transport_on(MOSQUITTO, &source))).await.unwrap();
     agent.wait_for("the new hub's status resync request", |s| s.status_resyncs >= 1).await;
