@@ -94,6 +94,16 @@ pub struct BenchArgs {
     /// Bound on each HTTP request and database call of the bench, and on the hub's database calls.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     pub timeout: Duration,
+    /// Measure another part instead of the REST API and storage.
+    #[command(subcommand)]
+    pub part: Option<BenchPart>,
+}
+
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum BenchPart {
+    /// Outbox-to-broker dispatch rate and create-to-status latency through an MQTT broker,
+    /// beside the broker's own QoS 1 throughput.
+    Transport(super::bench_transport::TransportBenchArgs),
 }
 
 impl BenchArgs {
@@ -156,6 +166,9 @@ struct DbReport {
 
 /// Runs the benchmark on the chosen databases and prints the figures and a summary.
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    if let Some(BenchPart::Transport(transport)) = args.part {
+        return interruptible(super::bench_transport::run(transport)).await;
+    }
     args.check()?;
     let client = http_client(&args)?;
     let kinds: &[DbKind] = match args.database {
@@ -369,7 +382,7 @@ where
 /// A Deployment like the ones Maestro ships, padded with annotations to exactly `target` bytes
 /// of compact JSON (or left as is when it is already larger). The name has a fixed width, so
 /// every manifest of a run has the same size.
-fn padded_manifest(name: &str, target: usize) -> Value {
+pub(crate) fn padded_manifest(name: &str, target: usize) -> Value {
     let mut manifest = json!({
         "apiVersion": "apps/v1",
         "kind": "Deployment",

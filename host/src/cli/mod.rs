@@ -2,6 +2,7 @@
 //! for people, while the library underneath keeps typed errors.
 
 pub mod bench;
+pub mod bench_transport;
 pub mod client;
 pub mod output;
 
