@@ -103,6 +103,9 @@ pub struct BenchArgs {
 pub enum BenchTarget {
     /// Plugin calls per extension point against native Rust, reload time, memory per plugin.
     Plugins(super::bench_plugins::PluginBenchArgs),
+    /// Outbox-to-broker dispatch rate and create-to-status latency through an MQTT broker,
+    /// beside the broker's own QoS 1 throughput.
+    Transport(super::bench_transport::TransportBenchArgs),
 }
 
 impl BenchArgs {
@@ -165,8 +168,10 @@ struct DbReport {
 
 /// Runs the benchmark on the chosen databases and prints the figures and a summary.
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
-    if let Some(BenchTarget::Plugins(plugins)) = args.what {
-        return super::bench_plugins::run(plugins).await;
+    match args.what.clone() {
+        Some(BenchTarget::Plugins(plugins)) => return super::bench_plugins::run(plugins).await,
+        Some(BenchTarget::Transport(transport)) => return interruptible(super::bench_transport::run(transport)).await,
+        None => {}
     }
     args.check()?;
     let client = http_client(&args)?;
@@ -382,7 +387,7 @@ where
 /// A Deployment like the ones Maestro ships, padded with annotations to exactly `target` bytes
 /// of compact JSON (or left as is when it is already larger). The name has a fixed width, so
 /// every manifest of a run has the same size.
-fn padded_manifest(name: &str, target: usize) -> Value {
+pub(crate) fn padded_manifest(name: &str, target: usize) -> Value {
     let mut manifest = json!({
         "apiVersion": "apps/v1",
         "kind": "Deployment",

@@ -4,6 +4,7 @@
 pub mod agent;
 pub mod bench;
 pub mod bench_plugins;
+pub mod bench_transport;
 pub mod client;
 pub mod output;
 pub mod sim;
