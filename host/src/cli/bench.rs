@@ -94,6 +94,15 @@ pub struct BenchArgs {
     /// Bound on each HTTP request and database call of the bench, and on the hub's database calls.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     pub timeout: Duration,
+    /// Measure something other than the hub.
+    #[command(subcommand)]
+    pub target: Option<BenchTarget>,
+}
+
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum BenchTarget {
+    /// The agent: apply throughput, create-to-Available latency and memory.
+    Agent(super::bench_agent::AgentBenchArgs),
 }
 
 impl BenchArgs {
@@ -156,6 +165,9 @@ struct DbReport {
 
 /// Runs the benchmark on the chosen databases and prints the figures and a summary.
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    if let Some(BenchTarget::Agent(agent)) = args.target {
+        return super::bench_agent::run(agent).await;
+    }
     args.check()?;
     let client = http_client(&args)?;
     let kinds: &[DbKind] = match args.database {

@@ -3,6 +3,7 @@
 
 pub mod agent;
 pub mod bench;
+pub mod bench_agent;
 pub mod client;
 pub mod output;
 pub mod sim;
