@@ -44,6 +44,9 @@ async fn a_resource_is_applied_becomes_available_updates_and_is_deleted() {
     assert!(condition_is(&status["ReconcileStatus"]["Conditions"], "Applied", "True"), "{status}");
     assert!(condition_is(&status["ReconcileStatus"]["Conditions"], "StatusFeedbackSynced", "True"), "{status}");
     assert_eq!(status["ContentStatus"]["available"], "True");
+    // Nobody touched the object: no drift may be seen in our own writes.
+    assert!(crate::fleet::condition(&status["ReconcileStatus"]["Conditions"], "Drifted").is_none(), "{status}");
+    assert_eq!(fleet.agent().drift_corrections(), 0);
     assert_eq!(status["ReconcileStatus"]["ObservedVersion"], 1);
 
     // An update reaches the cluster and its status follows.

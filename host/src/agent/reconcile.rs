@@ -519,10 +519,23 @@ impl Reconciler {
                     .filter(|id| !present.contains(&(id.namespace.clone(), id.name.clone())))
                     .cloned()
                     .collect();
+                // The list may predate our own latest write (a watch started just before it),
+                // so absence is confirmed with one read before it counts as a deletion.
                 for id in missing {
-                    self.on_object(id, None).await;
+                    if self.confirmed_absent(&id).await {
+                        self.on_object(id, None).await;
+                    }
                 }
             }
+        }
+    }
+
+    async fn confirmed_absent(&self, id: &ObjId) -> bool {
+        let Some((bundle_id, ordinal)) = self.index.get(id) else { return false };
+        let target = self.bundles.get(bundle_id).and_then(|b| b.objects.get(*ordinal)).and_then(|o| o.target.as_ref());
+        match target {
+            Some(target) => matches!(apply::exists(&self.client, target).await, Ok(false)),
+            None => false,
         }
     }
 
@@ -687,6 +700,14 @@ impl Reconciler {
             status: new_status.clone(),
             hash: hash.clone(),
         };
+        let summary = |kind: &str| {
+            new_status["conditions"]
+                .as_array()
+                .and_then(|c| c.iter().find(|c| c["type"] == kind))
+                .map_or_else(|| "-".to_owned(), |c| c["status"].as_str().unwrap_or("-").to_owned())
+        };
+        tracing::info!(resource_id = %id, version = state.version, applied = %summary("Applied"),
+            available = %summary("Available"), "status changed; queued for the hub");
         if let Some(state) = self.bundles.get_mut(id) {
             state.status = Some(new_status);
             state.hash = Some(hash);

@@ -106,6 +106,8 @@ pub enum BenchTarget {
     /// Outbox-to-broker dispatch rate and create-to-status latency through an MQTT broker,
     /// beside the broker's own QoS 1 throughput.
     Transport(super::bench_transport::TransportBenchArgs),
+    /// The agent: apply throughput, create-to-Available latency and memory.
+    Agent(super::bench_agent::AgentBenchArgs),
 }
 
 impl BenchArgs {
@@ -171,6 +173,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     match args.what.clone() {
         Some(BenchTarget::Plugins(plugins)) => return super::bench_plugins::run(plugins).await,
         Some(BenchTarget::Transport(transport)) => return interruptible(super::bench_transport::run(transport)).await,
+        Some(BenchTarget::Agent(agent)) => return super::bench_agent::run(agent).await,
         None => {}
     }
     args.check()?;

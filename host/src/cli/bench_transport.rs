@@ -265,6 +265,7 @@ async fn create_to_status(args: &TransportBenchArgs, url: &str, manifest: &Value
         db: DbOptions { max_connections: 16, timeout: Duration::from_secs(30) },
         limits: Default::default(),
         auth: Default::default(),
+        plugins: None,
     };
     let transport = TransportConfig {
         mqtt: Some(MqttConfig::new(args.mqtt_url.clone(), "")),

@@ -3,12 +3,13 @@
 
 pub mod agent;
 pub mod bench;
+pub mod bench_agent;
 pub mod bench_plugins;
 pub mod bench_transport;
 pub mod client;
 pub mod output;
-pub mod sim;
 pub mod plugin;
+pub mod sim;
 
 use std::ffi::OsString;
 
