@@ -109,7 +109,7 @@ impl PluginConfig {
         PluginConfig {
             cache_dir: dir.join(".cache"),
             dir,
-            scan_interval: Duration::from_millis(50),
+            scan_interval: Duration::from_millis(25),
             max_file_bytes: 100 << 20,
             max_arg_bytes: 4 << 20,
             max_result_bytes: 4 << 20,
