@@ -6,6 +6,7 @@ pub mod bench_plugins;
 pub mod client;
 pub mod output;
 pub mod plugin;
+pub mod plugin_try;
 
 use std::ffi::OsString;
 
