@@ -780,12 +780,12 @@ async fn find_existing(hub: &Hub, kind: Kind, body: &Map<String, Value>) -> Resu
 
 /// One document of a file, with where it came from for messages.
 #[derive(Debug)]
-struct Document {
-    origin: String,
-    value: Value,
+pub(crate) struct Document {
+    pub(crate) origin: String,
+    pub(crate) value: Value,
 }
 
-fn read_input(file: &str) -> anyhow::Result<(String, String)> {
+pub(crate) fn read_input(file: &str) -> anyhow::Result<(String, String)> {
     if file == "-" {
         let text = std::io::read_to_string(std::io::stdin()).context("reading standard input")?;
         return Ok(("stdin".to_string(), text));
@@ -796,7 +796,7 @@ fn read_input(file: &str) -> anyhow::Result<(String, String)> {
 
 /// YAML or JSON documents separated by `---`. JSON is read as YAML, of which it is nearly a
 /// subset; a top-level list counts as one document per element. Empty documents are skipped.
-fn parse_documents(label: &str, text: &str) -> anyhow::Result<Vec<Document>> {
+pub(crate) fn parse_documents(label: &str, text: &str) -> anyhow::Result<Vec<Document>> {
     let mut documents = Vec::new();
     for (index, document) in serde_yaml::Deserializer::from_str(text).enumerate() {
         let number = index + 1;

@@ -9,6 +9,7 @@ pub mod bench_transport;
 pub mod client;
 pub mod output;
 pub mod plugin;
+pub mod plugin_try;
 pub mod sim;
 
 use std::ffi::OsString;

@@ -3,6 +3,8 @@
 //! - `new WORLD NAME [--lang rust|python|js]` writes a project that builds as it is: the WIT
 //!   contract, a plugin with a test, a README, and for Rust a copy of the SDK, so that it
 //!   builds outside this repository with nothing but cargo.
+//! - `check`, `run` and `bench` take a built file through the hub's own loader and calls
+//!   (see [`super::plugin_try`]).
 //!
 //! The templates are compiled into the binary (`include_str!`), so the scaffold always matches
 //! the WIT this host runs.
@@ -38,6 +40,12 @@ pub struct PluginCmd {
 enum PluginAction {
     /// Write a new plugin project that builds and passes `maestro plugin check` as it is.
     New(NewArgs),
+    /// Print a plugin file's world, versions and imports, and whether this host accepts it.
+    Check(super::plugin_try::CheckArgs),
+    /// Run a plugin once on an input, as its extension point would, and print the answer.
+    Run(super::plugin_try::CallArgs),
+    /// Measure a plugin: compile time and call latency.
+    Bench(super::plugin_try::BenchArgs),
 }
 
 /// The extension point a plugin serves, named by its WIT world.
@@ -84,7 +92,15 @@ pub struct NewArgs {
 pub async fn run(cmd: PluginCmd) -> anyhow::Result<()> {
     match cmd.action {
         PluginAction::New(args) => new(args),
+        // Plugin calls are synchronous and may take seconds to compile: off the async workers.
+        PluginAction::Check(args) => blocking(move || super::plugin_try::check(args)).await,
+        PluginAction::Run(args) => blocking(move || super::plugin_try::run(args)).await,
+        PluginAction::Bench(args) => blocking(move || super::plugin_try::bench(args)).await,
     }
+}
+
+async fn blocking(work: impl FnOnce() -> anyhow::Result<()> + Send + 'static) -> anyhow::Result<()> {
+    tokio::task::spawn_blocking(work).await.context("plugin command panicked")?
 }
 
 fn new(args: NewArgs) -> anyhow::Result<()> {
