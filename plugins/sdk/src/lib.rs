@@ -200,9 +200,8 @@ impl From<bindings::types::Operation> for Operation {
 
 /// Parses a policy's settings (JSON text) into the plugin's own type.
 ///
-/// No settings at all (empty text or `null`) parse as `null`, and failing that as `{}`, so that
-/// both `()` and a struct whose fields all have `#[serde(default)]` accept a policy without
-/// settings. The error names the field serde refused.
+/// No settings (empty text, `null` or `{}`) are accepted both by `()` and by a struct whose
+/// fields all have defaults. The error names the field serde refused.
 pub fn parse_settings<S: DeserializeOwned>(text: &str) -> Result<S, String> {
     let text = text.trim();
     let value: serde_json::Value = if text.is_empty() {
@@ -210,10 +209,15 @@ pub fn parse_settings<S: DeserializeOwned>(text: &str) -> Result<S, String> {
     } else {
         serde_json::from_str(text).map_err(|err| format!("settings are not JSON: {err}"))?
     };
+    // Policies without settings send `{}` (the hub's default) or nothing: both mean "none",
+    // whether the plugin's type is `()` or a struct of defaults.
+    let none = value.is_null() || value.as_object().is_some_and(|map| map.is_empty());
     match serde_json::from_value::<S>(value.clone()) {
         Ok(settings) => Ok(settings),
-        Err(err) if value.is_null() => serde_json::from_value::<S>(serde_json::Value::Object(Default::default()))
-            .map_err(|_| format!("invalid settings: {err}")),
+        Err(err) if none => {
+            let other = if value.is_null() { serde_json::json!({}) } else { serde_json::Value::Null };
+            serde_json::from_value::<S>(other).map_err(|_| format!("invalid settings: {err}"))
+        }
         Err(err) => Err(format!("invalid settings: {err}")),
     }
 }
@@ -233,6 +237,8 @@ mod tests {
     fn missing_settings_parse_as_unit_and_as_struct_with_defaults() {
         parse_settings::<()>("").unwrap();
         parse_settings::<()>("null").unwrap();
+        parse_settings::<()>("{}").unwrap();
+        assert!(parse_settings::<()>(r#"{"x": 1}"#).is_err());
         assert_eq!(parse_settings::<Allowed>("").unwrap(), Allowed { registries: vec![] });
     }
 
