@@ -126,13 +126,10 @@ pub struct ServerArgs {
     pub plugin_cache_dir: Option<PathBuf>,
 }
 
-/// How `maestro server` reaches agents: an external MQTT 5 broker, or the embedded one.
-#[derive(Debug, Clone, clap::Args)]
-pub struct TransportArgs {
-    /// External MQTT 5 broker, mqtt://host:port or mqtts://host:port. Without it the hub runs
-    /// an embedded broker on 127.0.0.1 (see --mqtt-listen).
-    #[arg(long, env = "MAESTRO_MQTT_URL")]
-    pub mqtt_url: Option<String>,
+/// How to prove who we are to an MQTT broker: the same flags for `maestro server` and
+/// `maestro agent`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct MqttAuthArgs {
     /// Username at the broker.
     #[arg(long, env = "MAESTRO_MQTT_USERNAME")]
     pub mqtt_username: Option<String>,
@@ -148,6 +145,39 @@ pub struct TransportArgs {
     /// PEM key of --mqtt-cert-file.
     #[arg(long, env = "MAESTRO_MQTT_KEY_FILE")]
     pub mqtt_key_file: Option<PathBuf>,
+}
+
+impl MqttAuthArgs {
+    /// The connection to `url` with these credentials; reads the password file.
+    pub fn mqtt_config(&self, url: String) -> Result<crate::transport::mqtt::MqttConfig, ConfigError> {
+        let password = match &self.mqtt_password_file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|source| ConfigError::MqttPassword { path: path.display().to_string(), source })?;
+                Some(text.lines().next().unwrap_or_default().to_string())
+            }
+            None => None,
+        };
+        Ok(crate::transport::mqtt::MqttConfig {
+            username: self.mqtt_username.clone(),
+            password,
+            ca_file: self.mqtt_ca_file.clone(),
+            cert_file: self.mqtt_cert_file.clone(),
+            key_file: self.mqtt_key_file.clone(),
+            ..crate::transport::mqtt::MqttConfig::new(url, String::new())
+        })
+    }
+}
+
+/// How `maestro server` reaches agents: an external MQTT 5 broker, or the embedded one.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TransportArgs {
+    /// External MQTT 5 broker, mqtt://host:port or mqtts://host:port. Without it the hub runs
+    /// an embedded broker on 127.0.0.1 (see --mqtt-listen).
+    #[arg(long, env = "MAESTRO_MQTT_URL")]
+    pub mqtt_url: Option<String>,
+    #[command(flatten)]
+    pub auth: MqttAuthArgs,
     /// Loopback address of the embedded broker [default: a free port on 127.0.0.1, logged].
     #[arg(long, env = "MAESTRO_MQTT_LISTEN")]
     pub mqtt_listen: Option<SocketAddr>,
@@ -167,22 +197,9 @@ pub struct TransportArgs {
 
 impl TransportArgs {
     pub fn transport_config(&self) -> Result<crate::transport::TransportConfig, ConfigError> {
-        let password = match &self.mqtt_password_file {
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|source| ConfigError::MqttPassword { path: path.display().to_string(), source })?;
-                Some(text.lines().next().unwrap_or_default().to_string())
-            }
-            None => None,
-        };
-        let mqtt = self.mqtt_url.as_ref().map(|url| crate::transport::mqtt::MqttConfig {
-            username: self.mqtt_username.clone(),
-            password,
-            ca_file: self.mqtt_ca_file.clone(),
-            cert_file: self.mqtt_cert_file.clone(),
-            key_file: self.mqtt_key_file.clone(),
-            ..crate::transport::mqtt::MqttConfig::new(url.clone(), String::new())
-        });
+        // Read even for the embedded broker, so that a wrong --mqtt-password-file fails at start.
+        let mqtt = self.auth.mqtt_config(self.mqtt_url.clone().unwrap_or_default())?;
+        let mqtt = self.mqtt_url.is_some().then_some(mqtt);
         Ok(crate::transport::TransportConfig {
             mqtt,
             listen: self.mqtt_listen,

@@ -143,7 +143,11 @@ async fn the_agent_manifests_apply_run_and_start_maestro_agent_with_valid_flags(
     let cli = maestro::cli::Cli::try_parse_from(&command).unwrap_or_else(|e| panic!("{command:?}: {e}"));
     let maestro::cli::Command::Agent(args) = cli.command else { panic!("{command:?} is not `maestro agent`") };
     assert_eq!(args.consumer, "cluster1");
-    assert_eq!(args.mqtt_username.as_deref(), Some("cluster1"), "the broker's ACL expects the consumer as user name");
+    assert_eq!(
+        args.auth.mqtt_username.as_deref(),
+        Some("cluster1"),
+        "the broker's ACL expects the consumer as user name"
+    );
     assert!(args.kubeconfig.is_none(), "in a pod the agent uses its service account");
     let _ = sim.shutdown().await;
 }

@@ -21,21 +21,8 @@ pub struct AgentArgs {
     /// The hub's MQTT 5 broker, mqtt://host:port or mqtts://host:port.
     #[arg(long, env = "MAESTRO_MQTT_URL", default_value = "mqtt://127.0.0.1:1883")]
     pub mqtt_url: String,
-    /// Username at the broker.
-    #[arg(long, env = "MAESTRO_MQTT_USERNAME")]
-    pub mqtt_username: Option<String>,
-    /// File holding the broker password (first line); never logged.
-    #[arg(long, env = "MAESTRO_MQTT_PASSWORD_FILE")]
-    pub mqtt_password_file: Option<PathBuf>,
-    /// PEM CA bundle that signs the broker's certificate (mqtts://).
-    #[arg(long, env = "MAESTRO_MQTT_CA_FILE")]
-    pub mqtt_ca_file: Option<PathBuf>,
-    /// PEM client certificate, for brokers that require one (with --mqtt-key-file).
-    #[arg(long, env = "MAESTRO_MQTT_CERT_FILE")]
-    pub mqtt_cert_file: Option<PathBuf>,
-    /// PEM key of --mqtt-cert-file.
-    #[arg(long, env = "MAESTRO_MQTT_KEY_FILE")]
-    pub mqtt_key_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub auth: crate::config::MqttAuthArgs,
     /// The `<source>` of the topics: the hub's --source.
     #[arg(long, env = "MAESTRO_SOURCE", default_value = "maestro")]
     pub source: String,
@@ -58,25 +45,7 @@ impl AgentArgs {
                 .await
                 .context("no cluster found: set --kubeconfig or KUBECONFIG, or run in a pod")?,
         };
-        let password = match &self.mqtt_password_file {
-            Some(path) => Some(
-                std::fs::read_to_string(path)
-                    .with_context(|| format!("--mqtt-password-file {}", path.display()))?
-                    .lines()
-                    .next()
-                    .unwrap_or_default()
-                    .to_owned(),
-            ),
-            None => None,
-        };
-        let mqtt = MqttConfig {
-            username: self.mqtt_username.clone(),
-            password,
-            ca_file: self.mqtt_ca_file.clone(),
-            cert_file: self.mqtt_cert_file.clone(),
-            key_file: self.mqtt_key_file.clone(),
-            ..MqttConfig::new(self.mqtt_url.clone(), String::new())
-        };
+        let mqtt = self.auth.mqtt_config(self.mqtt_url.clone())?;
         let data_dir = self.data_dir.clone().unwrap_or_else(crate::config::default_data_dir);
         let mut config = AgentConfig::new(&self.consumer, mqtt, kube, data_dir);
         config.source = self.source.clone();

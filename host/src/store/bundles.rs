@@ -172,7 +172,7 @@ impl ContentText {
 
 /// Placeholder `$n` for a `json` column: PostgreSQL needs the text cast, SQLite stores text as is
 /// (and would turn `CAST(... AS JSON)` into a number).
-fn json_arg(dialect: crate::search::Dialect, n: usize) -> String {
+pub(super) fn json_arg(dialect: crate::search::Dialect, n: usize) -> String {
     match dialect {
         crate::search::Dialect::Postgres => format!("CAST(${n} AS JSON)"),
         crate::search::Dialect::Sqlite => format!("${n}"),

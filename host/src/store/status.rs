@@ -9,7 +9,8 @@
 
 use serde_json::{Value, json};
 
-use super::{Db, Store, StoreError, on_pool};
+use super::bundles::json_arg;
+use super::{Store, StoreError, audited, on_pool};
 
 /// What happened to a reported status.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,48 +102,21 @@ impl Store {
         expected: Option<&str>,
         status: &str,
     ) -> Result<bool, StoreError> {
+        // `None` means no status yet: SQL's `=` never matches NULL, so that case needs its own test.
+        let guard = if expected.is_some() { "CAST(status AS TEXT) = $4" } else { "status IS NULL" };
+        let sql = format!(
+            "UPDATE resource_bundles SET status = {} WHERE id = $2 AND version = $3 AND {guard}",
+            json_arg(self.dialect(), 1)
+        );
         let _turn = self.write_turn().await;
-        let changed = match (&self.db, expected) {
-            (Db::Postgres(pool), Some(expected)) => sqlx::query(
-                "UPDATE resource_bundles SET status = CAST($1 AS JSON) WHERE id = $2 AND version = $3 \
-                 AND CAST(status AS TEXT) = $4",
-            )
-            .bind(status)
-            .bind(id)
-            .bind(version)
-            .bind(expected)
-            .execute(pool)
-            .await?
-            .rows_affected(),
-            (Db::Postgres(pool), None) => sqlx::query(
-                "UPDATE resource_bundles SET status = CAST($1 AS JSON) WHERE id = $2 AND version = $3 AND status IS NULL",
-            )
-            .bind(status)
-            .bind(id)
-            .bind(version)
-            .execute(pool)
-            .await?
-            .rows_affected(),
-            (Db::Sqlite(pool), Some(expected)) => sqlx::query(
-                "UPDATE resource_bundles SET status = $1 WHERE id = $2 AND version = $3 AND CAST(status AS TEXT) = $4",
-            )
-            .bind(status)
-            .bind(id)
-            .bind(version)
-            .bind(expected)
-            .execute(pool)
-            .await?
-            .rows_affected(),
-            (Db::Sqlite(pool), None) => {
-                sqlx::query("UPDATE resource_bundles SET status = $1 WHERE id = $2 AND version = $3 AND status IS NULL")
-                    .bind(status)
-                    .bind(id)
-                    .bind(version)
-                    .execute(pool)
-                    .await?
-                    .rows_affected()
-            }
-        };
+        let changed = on_pool!(self, pool => {
+            let query = sqlx::query(audited(&sql)).bind(status).bind(id).bind(version);
+            let query = match expected {
+                Some(expected) => query.bind(expected),
+                None => query,
+            };
+            query.execute(pool).await?.rows_affected()
+        });
         Ok(changed > 0)
     }
 
