@@ -28,6 +28,7 @@ use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
+use crate::plugins::PluginRuntime;
 use crate::transport::mqtt::{MqttConfig, MqttError, MqttLink};
 use crate::transport::wire;
 use link::{Identity, LinkCounters};
@@ -49,6 +50,8 @@ pub struct AgentConfig {
     pub data_dir: PathBuf,
     /// Feedback values longer than this many bytes are cut (see [`status::TRUNCATION_MARKER`]).
     pub value_cap: usize,
+    /// The agent's plugin directory; without it no plugin runs on this agent.
+    pub plugins: Option<crate::plugins::PluginConfig>,
 }
 
 impl AgentConfig {
@@ -60,6 +63,7 @@ impl AgentConfig {
             kube,
             data_dir,
             value_cap: status::DEFAULT_VALUE_CAP,
+            plugins: None,
         }
     }
 }
@@ -74,6 +78,8 @@ pub enum AgentError {
     Local(#[from] LocalError),
     #[error("MQTT: {0}")]
     Mqtt(#[from] MqttError),
+    #[error("plugins: {0}")]
+    Plugins(#[from] crate::plugins::PluginError),
 }
 
 pub struct Agent;
@@ -87,6 +93,11 @@ impl Agent {
             return Err(AgentError::Consumer(consumer));
         }
         let client = kube::Client::try_from(config.kube)?;
+        // Status feedback, hooks and codecs run here when the agent has a plugin directory.
+        let plugins = match &config.plugins {
+            Some(plugin_config) => Some(PluginRuntime::start(plugin_config.clone()).await?),
+            None => None,
+        };
         let local = LocalStore::open(&config.data_dir.join(format!("agent-{consumer}.db"))).await?;
         let outbox = Arc::new(Notify::new());
         let counters = Arc::new(Counters::default());
@@ -114,7 +125,7 @@ impl Agent {
             link::publish(identity, link.clone(), local.clone(), outbox, link_counters.clone()).instrument(span),
         );
         tracing::info!(consumer = %consumer, broker = %mqtt.url, source = %config.source, "agent started");
-        Ok(RunningAgent { consumer, link, local, receive, publish, reconcile, counters, link_counters })
+        Ok(RunningAgent { consumer, link, local, receive, publish, reconcile, counters, link_counters, plugins })
     }
 }
 
@@ -128,9 +139,15 @@ pub struct RunningAgent {
     reconcile: JoinHandle<()>,
     counters: Arc<Counters>,
     link_counters: Arc<LinkCounters>,
+    plugins: Option<Arc<PluginRuntime>>,
 }
 
 impl RunningAgent {
+    /// The agent's plugin runtime, when it has a plugin directory.
+    pub fn plugins(&self) -> Option<&Arc<PluginRuntime>> {
+        self.plugins.as_ref()
+    }
+
     pub fn consumer(&self) -> &str {
         &self.consumer
     }

@@ -29,6 +29,10 @@ pub struct AgentArgs {
     /// Where the agent keeps its local store [default: $XDG_DATA_HOME/maestro or ~/.local/share/maestro].
     #[arg(long, env = "MAESTRO_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Directory of WebAssembly plugins (status feedback, hooks, codecs), watched for changes.
+    /// The hub's policies say which of them run for this consumer. Without it no plugin runs.
+    #[arg(long, env = "MAESTRO_PLUGIN_DIR")]
+    pub plugin_dir: Option<PathBuf>,
 }
 
 impl AgentArgs {
@@ -49,6 +53,7 @@ impl AgentArgs {
         let data_dir = self.data_dir.clone().unwrap_or_else(crate::config::default_data_dir);
         let mut config = AgentConfig::new(&self.consumer, mqtt, kube, data_dir);
         config.source = self.source.clone();
+        config.plugins = self.plugin_dir.clone().map(crate::plugins::PluginConfig::new);
         Ok(config)
     }
 }
