@@ -12,6 +12,7 @@ pub mod config;
 pub mod hub;
 pub mod metrics;
 pub mod model;
+pub mod net;
 pub mod plugins;
 pub mod search;
 pub mod sim;

@@ -182,12 +182,7 @@ impl SimCluster {
         let controllers = tokio::spawn(controllers::run(state.clone()));
         let app = handlers::router(state.clone());
         let mut shutdown = stopped;
-        // Without TCP_NODELAY, Nagle and delayed ACKs add ~40 ms to small exchanges.
-        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-            if let Err(err) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %err, "TCP_NODELAY not set");
-            }
-        });
+        let listener = axum::serve::ListenerExt::tap_io(listener, crate::net::set_nodelay);
         let server = tokio::spawn(async move {
             axum::serve(listener, app)
                 .with_graceful_shutdown(async move {
