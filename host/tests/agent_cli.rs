@@ -52,6 +52,7 @@ fn the_agent_is_a_documented_command_with_every_flag() {
         "--mqtt-key-file",
         "--source",
         "--data-dir",
+        "--metrics-listen",
     ] {
         assert!(help.contains(flag), "{flag} missing from:\n{help}");
     }
