@@ -26,6 +26,7 @@ use prometheus_client::registry::Registry;
 use serde_json::json;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tracing::Instrument;
 
 use super::apply::ApplyError;
 use super::link::LinkCounters;
@@ -199,9 +200,8 @@ pub struct MetricsServer {
 }
 
 impl MetricsServer {
-    /// Binds `addr` (port 0 picks one) and serves `/metrics`, `/healthz` and `/readyz`.
-    pub async fn start(addr: SocketAddr, sources: Sources) -> std::io::Result<MetricsServer> {
-        let listener = tokio::net::TcpListener::bind(addr).await?;
+    /// Serves `/metrics`, `/healthz` and `/readyz` on `listener`.
+    pub fn start(listener: tokio::net::TcpListener, sources: Sources) -> std::io::Result<MetricsServer> {
         let addr = listener.local_addr()?;
         let mut registry = Registry::with_prefix("maestro_agent");
         let pending = Gauge::default();
@@ -225,18 +225,21 @@ impl MetricsServer {
             link_counters: sources.link_counters.clone(),
             connection: sources.connection.clone(),
         }));
-        let probe = tokio::spawn(probe(sources.client.clone(), sources.counters.clone()));
+        let probe = tokio::spawn(probe(sources.client.clone(), sources.counters.clone()).in_current_span());
         let served = Arc::new(Served { registry, pending, sources });
         let app = axum::Router::new()
             .route("/metrics", get(metrics))
             .route("/healthz", get(healthz))
             .route("/readyz", get(readyz))
             .with_state(served);
-        let server = tokio::spawn(async move {
-            if let Err(err) = axum::serve(listener, app).await {
-                tracing::error!(error = %err, "the agent's metrics endpoint stopped");
+        let server = tokio::spawn(
+            async move {
+                if let Err(err) = axum::serve(listener, app).await {
+                    tracing::error!(error = %err, "the agent's metrics endpoint stopped");
+                }
             }
-        });
+            .in_current_span(),
+        );
         tracing::info!(%addr, "agent metrics and probes serving");
         Ok(MetricsServer { addr, server, probe })
     }

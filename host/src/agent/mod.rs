@@ -82,7 +82,7 @@ pub enum AgentError {
     Local(#[from] LocalError),
     #[error("MQTT: {0}")]
     Mqtt(#[from] MqttError),
-    #[error("cannot serve metrics on {addr}: {source}")]
+    #[error("--metrics-listen {addr}: {source}")]
     Metrics { addr: std::net::SocketAddr, source: std::io::Error },
     #[error("plugins: {0}")]
     Plugins(#[from] crate::plugins::PluginError),
@@ -99,6 +99,14 @@ impl Agent {
             return Err(AgentError::Consumer(consumer));
         }
         let client = kube::Client::try_from(config.kube)?;
+        // Bound first, so a taken address stops the start before anything connects.
+        let metrics_listener = match config.metrics_listen {
+            Some(addr) => Some((
+                addr,
+                tokio::net::TcpListener::bind(addr).await.map_err(|source| AgentError::Metrics { addr, source })?,
+            )),
+            None => None,
+        };
         // Status feedback, hooks and codecs run here when the agent has a plugin directory.
         let plugins = match &config.plugins {
             Some(plugin_config) => Some(PluginRuntime::start(plugin_config.clone()).await?),
@@ -124,20 +132,18 @@ impl Agent {
         let (incoming_tx, incoming) = mpsc::channel(1024);
         let topic = wire::source_events_topic(&config.source, &consumer);
         let link = Arc::new(MqttLink::start(&mqtt, vec![topic], incoming_tx)?);
-        let metrics = match config.metrics_listen {
-            Some(addr) => {
-                let sources = metrics::Sources {
-                    counters: counters.clone(),
-                    link_counters: link_counters.clone(),
-                    connection: link.state(),
-                    local: local.clone(),
-                    client,
-                };
-                let served = metrics::MetricsServer::start(addr, sources).instrument(span.clone()).await;
-                Some(served.map_err(|source| AgentError::Metrics { addr, source })?)
-            }
-            None => None,
-        };
+        let metrics = metrics_listener.map(|(addr, listener)| {
+            let sources = metrics::Sources {
+                counters: counters.clone(),
+                link_counters: link_counters.clone(),
+                connection: link.state(),
+                local: local.clone(),
+                client,
+            };
+            let _entered = span.enter();
+            metrics::MetricsServer::start(listener, sources).map_err(|source| AgentError::Metrics { addr, source })
+        });
+        let metrics = metrics.transpose()?;
         let receive = tokio::spawn(
             link::receive(identity.clone(), incoming, inputs_tx, link_counters.clone()).instrument(span.clone()),
         );
