@@ -45,7 +45,9 @@ async fn the_agents_metrics_count_what_it_received_applied_sent_and_dropped() {
     fleet.bundle_status(&id, "applied", |s| condition_is(&s["conditions"], "Applied", "True")).await;
     let text = fleet.agent_metrics().await;
     assert_eq!(sample(&text, "maestro_agent_applies_total"), Some(1.0), "{text}");
-    assert_eq!(sample(&text, r#"maestro_agent_events_received_total{type="spec.create"}"#), Some(1.0), "{text}");
+    // At least once: the answer to the agent's first resync may carry the bundle again.
+    let received = sample(&text, r#"maestro_agent_events_received_total{type="spec.create"}"#);
+    assert!(received.is_some_and(|n| n >= 1.0), "{text}");
     assert_eq!(sample(&text, "maestro_agent_watched_objects"), Some(1.0), "{text}");
     assert_eq!(sample(&text, "maestro_agent_kube_api_reachable"), Some(1.0), "{text}");
     // The hub holds the status, so the broker acknowledged it: counted, and no longer pending.
