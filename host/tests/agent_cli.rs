@@ -52,7 +52,27 @@ fn the_agent_is_a_documented_command_with_every_flag() {
         "--mqtt-key-file",
         "--source",
         "--data-dir",
+        "--metrics-listen",
     ] {
         assert!(help.contains(flag), "{flag} missing from:\n{help}");
     }
+}
+
+#[test]
+fn a_taken_metrics_address_is_refused_naming_the_flag() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(&kubeconfig, maestro::sim::kubeconfig("sim", "http://127.0.0.1:9")).expect("write kubeconfig");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = taken.local_addr().expect("addr").to_string();
+    let output = maestro()
+        .args(["agent", "--consumer", "cluster1", "--metrics-listen", &addr, "--kubeconfig"])
+        .arg(&kubeconfig)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .output()
+        .expect("run");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(&format!("--metrics-listen {addr}")), "{stderr}");
 }

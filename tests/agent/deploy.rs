@@ -1,12 +1,15 @@
-//! `deploy/`: every manifest parses into its `k8s-openapi` type, and the agent's manifests apply
-//! to a simulated cluster, run, and start `maestro agent` with flags the binary accepts.
+//! `deploy/`: every manifest parses into its `k8s-openapi` type; the agent's manifests apply
+//! to a simulated cluster, run, and start `maestro agent` with flags the binary accepts; the
+//! broker's apply and run with the very mosquitto.conf and ACL the transport tests use, and the
+//! hub and agents point at its Service.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Parser;
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
-use k8s_openapi::api::core::v1::{Namespace, PersistentVolumeClaim, Service, ServiceAccount};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, PersistentVolumeClaim, Secret, Service, ServiceAccount};
+use k8s_openapi::api::core::v1::{Container, Probe};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
 use kube::api::{Api, Patch, PatchParams};
@@ -64,6 +67,8 @@ fn check_type(file: &Path, doc: &Value) {
         "Service" => drop(parse::<Service>(file, doc)),
         "PersistentVolumeClaim" => drop(parse::<PersistentVolumeClaim>(file, doc)),
         "PodDisruptionBudget" => drop(parse::<PodDisruptionBudget>(file, doc)),
+        "ConfigMap" => drop(parse::<ConfigMap>(file, doc)),
+        "Secret" => drop(parse::<Secret>(file, doc)),
         other => panic!("{}: no typed check for kind {other}; add it here", file.display()),
     }
 }
@@ -125,6 +130,7 @@ async fn the_agent_manifests_apply_run_and_start_maestro_agent_with_valid_flags(
             }
             "ClusterRoleBinding" => drop(apply!(ClusterRoleBinding, Api::all(client.clone()))),
             "PersistentVolumeClaim" => drop(apply!(PersistentVolumeClaim, Api::namespaced(client.clone(), &ns()))),
+            "Service" => drop(apply!(Service, Api::namespaced(client.clone(), &ns()))),
             "Deployment" => deployment = Some(apply!(Deployment, Api::namespaced(client.clone(), &ns()))),
             other => panic!("unexpected kind {other} in deploy/agent"),
         }
@@ -149,5 +155,207 @@ async fn the_agent_manifests_apply_run_and_start_maestro_agent_with_valid_flags(
         "the broker's ACL expects the consumer as user name"
     );
     assert!(args.kubeconfig.is_none(), "in a pod the agent uses its service account");
+    let container = &pod.containers[0];
+    let metrics = args.metrics_listen.expect("the agent serves metrics and probes in a pod");
+    assert!(metrics.ip().is_unspecified(), "the kubelet probes the pod's address, not loopback");
+    assert_eq!(i32::from(metrics.port()), port_named(container, "metrics"));
+    assert_eq!(probe_path(container.liveness_probe.as_ref()), "/healthz");
+    assert_eq!(probe_path(container.readiness_probe.as_ref()), "/readyz");
+    let broker = reqwest::Url::parse(&args.mqtt_url).expect("--mqtt-url");
+    let service = broker_service();
+    let namespace = service.metadata.namespace.as_deref().unwrap();
+    let name = service.metadata.name.as_deref().unwrap();
+    assert_eq!(
+        broker.host_str(),
+        Some(format!("{name}.{namespace}.svc").as_str()),
+        "the agent names the broker's Service"
+    );
+    assert_eq!(broker.port().map(i32::from), Some(service_port(&service)));
+    let _ = sim.shutdown().await;
+}
+
+fn port_named(container: &Container, name: &str) -> i32 {
+    let ports = container.ports.as_ref().expect("container ports");
+    ports.iter().find(|p| p.name.as_deref() == Some(name)).unwrap_or_else(|| panic!("no port {name}")).container_port
+}
+
+fn probe_path(probe: Option<&Probe>) -> String {
+    probe.and_then(|p| p.http_get.as_ref()).and_then(|g| g.path.clone()).expect("an HTTP probe")
+}
+
+fn mosquitto_dir() -> PathBuf {
+    deploy_dir().join("mosquitto")
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn broker_docs() -> Vec<(PathBuf, Value)> {
+    let file = mosquitto_dir().join("broker.yaml");
+    documents(&mosquitto_dir()).into_iter().filter(|(f, _)| *f == file).collect()
+}
+
+fn broker_service() -> Service {
+    let (file, doc) = broker_docs().into_iter().find(|(_, d)| d["kind"] == "Service").expect("the broker's Service");
+    parse(&file, &doc)
+}
+
+fn service_port(service: &Service) -> i32 {
+    service.spec.as_ref().unwrap().ports.as_ref().unwrap()[0].port
+}
+
+/// The ConfigMap kustomize generates from `configMapGenerator` (files of deploy/mosquitto).
+fn generated_config_map() -> ConfigMap {
+    let kustomization: Value = serde_yaml::from_str(&read(&mosquitto_dir().join("kustomization.yaml"))).unwrap();
+    let generator = &kustomization["configMapGenerator"][0];
+    assert_eq!(kustomization["generatorOptions"]["disableNameSuffixHash"], true, "broker.yaml names it as is");
+    let data = generator["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .map(|f| (f.to_owned(), read(&mosquitto_dir().join(f))))
+        .collect();
+    ConfigMap {
+        metadata: kube::api::ObjectMeta {
+            name: Some(generator["name"].as_str().unwrap().to_owned()),
+            namespace: kustomization["namespace"].as_str().map(str::to_owned),
+            ..Default::default()
+        },
+        data: Some(data),
+        ..Default::default()
+    }
+}
+
+/// `directive value` of mosquitto.conf.
+fn conf_value(conf: &str, directive: &str) -> String {
+    conf.lines()
+        .find_map(|l| l.strip_prefix(directive)?.strip_prefix(' ').map(|v| v.trim().to_owned()))
+        .unwrap_or_else(|| panic!("mosquitto.conf has no {directive}"))
+}
+
+/// Where the broker's container sees each file: mount path joined with the volume's item paths.
+fn mounted_files(deployment: &Deployment) -> Vec<String> {
+    let pod = deployment.spec.template.spec.as_ref().unwrap();
+    let volumes = pod.volumes.as_ref().unwrap();
+    let config_map = generated_config_map();
+    let mut files = Vec::new();
+    for mount in pod.containers[0].volume_mounts.as_ref().unwrap() {
+        let volume = volumes.iter().find(|v| v.name == mount.name).unwrap();
+        let mut names = Vec::new();
+        if let Some(secret) = &volume.secret {
+            names.extend(secret.items.iter().flatten().map(|i| i.path.clone()));
+        }
+        for source in volume.projected.iter().flat_map(|p| p.sources.iter().flatten()) {
+            if let Some(cm) = &source.config_map {
+                assert_eq!(Some(&cm.name), config_map.metadata.name.as_ref(), "the generated ConfigMap is mounted");
+                names.extend(config_map.data.iter().flat_map(|d| d.keys().cloned()));
+            }
+            if let Some(secret) = &source.secret {
+                names.extend(secret.items.iter().flatten().map(|i| i.path.clone()));
+            }
+        }
+        files.extend(names.into_iter().map(|n| format!("{}/{n}", mount.mount_path)));
+    }
+    files
+}
+
+#[test]
+fn the_brokers_config_map_is_the_acl_and_config_the_tests_run_mosquitto_with() {
+    let config_map = generated_config_map();
+    let data = config_map.data.as_ref().unwrap();
+    assert_eq!(data.get("acl"), Some(&read(&mosquitto_dir().join("acl"))));
+    assert_eq!(data.get("mosquitto.conf"), Some(&read(&mosquitto_dir().join("mosquitto.conf"))));
+    // What `kubectl apply -k deploy/hub` really sends, where kubectl (with kustomize) is installed.
+    let Ok(output) = std::process::Command::new("kubectl").arg("kustomize").arg(deploy_dir().join("hub")).output()
+    else {
+        eprintln!("kubectl not installed: the rendered kustomization is not checked");
+        return;
+    };
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let rendered: Vec<Value> = serde_yaml::Deserializer::from_slice(&output.stdout)
+        .map(|doc| serde::Deserialize::deserialize(doc).expect("kustomize output"))
+        .collect();
+    let generated = rendered
+        .iter()
+        .find(|d| d["kind"] == "ConfigMap" && d["metadata"]["name"] == "maestro-mqtt-config")
+        .expect("deploy/hub renders the broker's ConfigMap");
+    assert_eq!(generated["data"]["acl"].as_str(), Some(read(&mosquitto_dir().join("acl")).as_str()));
+    assert!(rendered.iter().any(|d| d["kind"] == "Deployment" && d["metadata"]["name"] == "maestro-mqtt"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_broker_manifests_apply_run_and_are_what_the_hub_connects_to() {
+    maestro::install_crypto_provider();
+    let sim =
+        SimCluster::start(SimOptions { ready_delay: Duration::from_millis(100), ..Default::default() }).await.unwrap();
+    let client = sim.client().unwrap();
+    let params = PatchParams::apply("deploy-test").force();
+    let hub_namespace = documents(&deploy_dir().join("hub"))
+        .into_iter()
+        .find(|(_, d)| d["kind"] == "Namespace")
+        .map(|(f, d)| parse::<Namespace>(&f, &d))
+        .expect("deploy/hub has the namespace");
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    namespaces.patch("maestro", &params, &Patch::Apply(&hub_namespace)).await.expect("namespace");
+    let config_map = generated_config_map();
+    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), "maestro");
+    config_maps.patch("maestro-mqtt-config", &params, &Patch::Apply(&config_map)).await.expect("ConfigMap");
+    let mut deployment = None;
+    for (file, doc) in broker_docs() {
+        let name = doc["metadata"]["name"].as_str().unwrap().to_owned();
+        assert_eq!(doc["metadata"]["namespace"], "maestro", "{}", file.display());
+        match doc["kind"].as_str().unwrap() {
+            "Service" => {
+                let api: Api<Service> = Api::namespaced(client.clone(), "maestro");
+                api.patch(&name, &params, &Patch::Apply(parse::<Service>(&file, &doc))).await.expect("Service");
+            }
+            "Deployment" => {
+                let api: Api<Deployment> = Api::namespaced(client.clone(), "maestro");
+                let typed = parse::<Deployment>(&file, &doc);
+                deployment = Some(api.patch(&name, &params, &Patch::Apply(&typed)).await.expect("Deployment"));
+            }
+            other => panic!("unexpected kind {other} in deploy/mosquitto/broker.yaml"),
+        }
+    }
+    let deployment = deployment.expect("the broker's Deployment");
+    let api: Api<Deployment> = Api::namespaced(client.clone(), "maestro");
+    eventually("the broker Deployment ready", || async {
+        (api.get("maestro-mqtt").await.ok()?.status?.ready_replicas? == 1).then_some(())
+    })
+    .await;
+
+    // Every file mosquitto.conf names is mounted where it says.
+    let conf = read(&mosquitto_dir().join("mosquitto.conf"));
+    let files = mounted_files(&deployment);
+    for directive in ["acl_file", "password_file", "cafile", "certfile", "keyfile"] {
+        let path = conf_value(&conf, directive);
+        assert!(files.contains(&path), "{directive} {path} is not mounted; mounted: {files:?}");
+    }
+    let container = &deployment.spec.template.spec.as_ref().unwrap().containers[0];
+    assert!(container.command.as_ref().unwrap().contains(&"/mosquitto/config/mosquitto.conf".to_owned()));
+    let service = broker_service();
+    let listener: i32 = conf_value(&conf, "listener").parse().unwrap();
+    assert_eq!(port_named(container, "mqtts"), listener);
+    assert_eq!(service_port(&service), listener);
+
+    // The hub connects to that Service as the user the ACL grants every consumer's topics.
+    let (file, doc) = documents(&deploy_dir().join("hub"))
+        .into_iter()
+        .find(|(_, d)| d["kind"] == "Deployment" && d["metadata"]["name"] == "maestro-hub")
+        .expect("the hub's Deployment");
+    let hub = parse::<Deployment>(&file, &doc);
+    let hub_container = &hub.spec.template.spec.as_ref().unwrap().containers[0];
+    let env = |name: &str| {
+        let vars = hub_container.env.as_ref().unwrap();
+        vars.iter().find(|e| e.name == name).and_then(|e| e.value.clone()).unwrap_or_else(|| panic!("{name}"))
+    };
+    let url = reqwest::Url::parse(&env("MAESTRO_MQTT_URL")).expect("MAESTRO_MQTT_URL");
+    assert_eq!(url.scheme(), "mqtts");
+    assert_eq!(url.host_str(), service.metadata.name.as_deref());
+    assert_eq!(url.port().map(i32::from), Some(listener));
+    let acl = read(&mosquitto_dir().join("acl"));
+    assert!(acl.lines().any(|l| l == format!("user {}", env("MAESTRO_MQTT_USERNAME"))), "the ACL knows the hub's user");
     let _ = sim.shutdown().await;
 }

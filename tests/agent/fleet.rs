@@ -1,12 +1,13 @@
 //! One hub, one broker, one simulated cluster and its agent, with helpers to drive and observe them.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use kube::api::{Api, DynamicObject};
 use kube::discovery::ApiResource;
 use maestro::agent::{Agent, AgentConfig, RunningAgent};
-use maestro::sim::{RunningSim, SimCluster, SimOptions};
+use maestro::sim::{RunningSim, SimCluster, SimOptions, StoppedSim};
 use maestro::transport::TransportConfig;
 use maestro::transport::mqtt::MqttConfig;
 use maestro_tests::{Backend, TestHub, transport_on, unique_source};
@@ -17,7 +18,10 @@ const DEADLINE: Duration = Duration::from_secs(45);
 
 pub struct Fleet {
     pub hub: TestHub,
-    pub sim: RunningSim,
+    /// `None` while [`Fleet::stop_cluster`] has it down.
+    sim: Option<RunningSim>,
+    stopped: Option<StoppedSim>,
+    sim_addr: SocketAddr,
     pub agent: Option<RunningAgent>,
     pub source: String,
     pub broker: String,
@@ -42,12 +46,12 @@ impl Fleet {
     async fn start_with(transport: TransportConfig, source: String) -> Fleet {
         let hub = TestHub::start_with_transport(Backend::Sqlite, transport).await;
         let broker = hub.broker_url();
-        let options = SimOptions { ready_delay: Duration::from_millis(100), ..Default::default() };
-        let sim = SimCluster::start(options).await.expect("simulated cluster starts");
+        let sim = SimCluster::start(sim_options(SimOptions::default().bind)).await.expect("simulated cluster starts");
+        let sim_addr = sim.addr();
         let reply = hub.post("/api/maestro/v1/consumers", &json!({"name": CONSUMER})).await;
         assert_eq!(reply.status, 201, "{}", reply.body);
         let data = tempfile::tempdir().expect("temp dir");
-        let mut fleet = Fleet { hub, sim, agent: None, source, broker, data };
+        let mut fleet = Fleet { hub, sim: Some(sim), stopped: None, sim_addr, agent: None, source, broker, data };
         fleet.start_agent().await;
         fleet
     }
@@ -56,10 +60,12 @@ impl Fleet {
         let mut config = AgentConfig::new(
             CONSUMER,
             MqttConfig::new(self.broker.clone(), ""),
-            self.sim.config().expect("kube config"),
+            self.cluster_config(),
             self.data.path().to_path_buf(),
         );
         config.source = self.source.clone();
+        // Every agent test serves its endpoints too, on a free port.
+        config.metrics_listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
         let agent = Agent::start(config).await.expect("agent starts");
         agent.connected(Duration::from_secs(30)).await.expect("agent connects to the broker");
         self.agent = Some(agent);
@@ -77,8 +83,49 @@ impl Fleet {
 
     pub async fn stop(mut self) {
         self.stop_agent().await;
+        self.stop_cluster().await;
         self.hub.stop().await;
-        let _ = self.sim.shutdown().await;
+    }
+
+    /// The cluster's API server goes away (connections refused) until [`Fleet::restart_cluster`];
+    /// its objects are kept, as etcd keeps them when an API server restarts.
+    pub async fn stop_cluster(&mut self) {
+        if let Some(sim) = self.sim.take() {
+            self.stopped = Some(sim.stop().await.expect("the simulated cluster stops"));
+        }
+    }
+
+    /// The API server is back on the same address with the objects it had.
+    pub async fn restart_cluster(&mut self) {
+        let stopped = self.stopped.take().expect("the cluster was stopped");
+        self.sim = Some(stopped.resume().await.expect("the simulated cluster resumes on its port"));
+    }
+
+    fn cluster_config(&self) -> kube::Config {
+        kube::Config::new(format!("http://{}", self.sim_addr).parse().expect("cluster URL"))
+    }
+
+    /// A client for the cluster (it fails to connect while the cluster is stopped).
+    pub fn cluster_client(&self) -> kube::Client {
+        maestro::install_crypto_provider();
+        kube::Client::try_from(self.cluster_config()).expect("kube client")
+    }
+
+    /// `http://<agent metrics address><path>`.
+    pub fn agent_endpoint(&self, path: &str) -> String {
+        format!("http://{}{path}", self.agent().metrics_addr().expect("the agent serves metrics"))
+    }
+
+    /// The agent's `/metrics` text.
+    pub async fn agent_metrics(&self) -> String {
+        let reply = reqwest::get(self.agent_endpoint("/metrics")).await.expect("scrape the agent");
+        assert_eq!(reply.status(), 200);
+        reply.text().await.expect("metrics text")
+    }
+
+    /// The HTTP status of one of the agent's probes.
+    pub async fn agent_probe(&self, path: &str) -> u16 {
+        reqwest::get(self.agent_endpoint(path)).await.expect("probe the agent").status().as_u16()
     }
 
     // ---- the REST API --------------------------------------------------------------------
@@ -138,7 +185,7 @@ impl Fleet {
             kind: kind.into(),
             plural: plural.into(),
         };
-        let client = self.sim.client().expect("kube client");
+        let client = self.cluster_client();
         match namespace {
             Some(namespace) => Api::namespaced_with(client, namespace, &resource),
             None => Api::all_with(client, &resource),
@@ -168,6 +215,15 @@ impl Fleet {
         })
         .await
     }
+}
+
+fn sim_options(bind: SocketAddr) -> SimOptions {
+    SimOptions { bind, ready_delay: Duration::from_millis(100), ..Default::default() }
+}
+
+/// The value of one sample (`name{labels}`, exactly) in Prometheus text; `None` when absent.
+pub fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
 }
 
 /// Polls `probe` until it returns `Some`, for up to 45 s.

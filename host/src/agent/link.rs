@@ -47,6 +47,8 @@ pub struct LinkCounters {
     pub malformed_events: AtomicU64,
     pub statuses_sent: AtomicU64,
     pub resyncs_sent: AtomicU64,
+    /// Events read from the hub, by type (`/metrics`).
+    pub events: super::metrics::EventCounts,
 }
 
 /// Reads events from the broker, hands spec events to the reconciler; drops (and counts)
@@ -60,6 +62,7 @@ pub async fn receive(
     while let Some(received) = incoming.recv().await {
         let input = match wire::decode(received.message).and_then(|event| WorkEvent::from_event(&event)) {
             Ok(WorkEvent::Spec(spec)) => {
+                counters.events.inc(spec.context.event_type.label());
                 let deleting =
                     spec.deletion_timestamp.is_some() || spec.context.event_type.action == EventAction::Delete;
                 Input::Spec(SpecInput {
@@ -71,6 +74,7 @@ pub async fn receive(
                 })
             }
             Ok(WorkEvent::StatusResync { hashes, .. }) => {
+                counters.events.inc("status.resync");
                 Input::StatusResync(hashes.status_hashes.into_iter().map(|h| (h.resource_id, h.status_hash)).collect())
             }
             Ok(other) => {

@@ -158,6 +158,11 @@ impl LocalStore {
             .collect()
     }
 
+    /// How many statuses wait for the broker's acknowledgement (the agent's `/metrics`).
+    pub async fn pending_count(&self) -> Result<i64, LocalError> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM agent_pending_statuses").fetch_one(&self.pool).await?)
+    }
+
     /// The broker has this status: drop it, unless a newer one replaced it meanwhile.
     pub async fn acknowledge(&self, bundle_id: &str, hash: &str) -> Result<(), LocalError> {
         sqlx::query("DELETE FROM agent_pending_statuses WHERE bundle_id = $1 AND hash = $2")

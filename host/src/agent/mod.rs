@@ -14,6 +14,7 @@ pub mod drift;
 pub mod jsonpath;
 pub mod link;
 pub mod local;
+pub mod metrics;
 pub mod reconcile;
 pub mod spec;
 pub mod status;
@@ -52,6 +53,8 @@ pub struct AgentConfig {
     pub value_cap: usize,
     /// The agent's plugin directory; without it no plugin runs on this agent.
     pub plugins: Option<crate::plugins::PluginConfig>,
+    /// Where `/metrics`, `/healthz` and `/readyz` are served; none when `None`.
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 impl AgentConfig {
@@ -64,6 +67,7 @@ impl AgentConfig {
             data_dir,
             value_cap: status::DEFAULT_VALUE_CAP,
             plugins: None,
+            metrics_listen: None,
         }
     }
 }
@@ -78,6 +82,8 @@ pub enum AgentError {
     Local(#[from] LocalError),
     #[error("MQTT: {0}")]
     Mqtt(#[from] MqttError),
+    #[error("--metrics-listen {addr}: {source}")]
+    Metrics { addr: std::net::SocketAddr, source: std::io::Error },
     #[error("plugins: {0}")]
     Plugins(#[from] crate::plugins::PluginError),
 }
@@ -93,6 +99,14 @@ impl Agent {
             return Err(AgentError::Consumer(consumer));
         }
         let client = kube::Client::try_from(config.kube)?;
+        // Bound first, so a taken address stops the start before anything connects.
+        let metrics_listener = match config.metrics_listen {
+            Some(addr) => Some((
+                addr,
+                tokio::net::TcpListener::bind(addr).await.map_err(|source| AgentError::Metrics { addr, source })?,
+            )),
+            None => None,
+        };
         // Status feedback, hooks and codecs run here when the agent has a plugin directory.
         let plugins = match &config.plugins {
             Some(plugin_config) => Some(PluginRuntime::start(plugin_config.clone()).await?),
@@ -105,7 +119,7 @@ impl Agent {
         let span = tracing::info_span!("agent", consumer = %consumer);
 
         let (reconciler, feeds) =
-            Reconciler::new(client, local.clone(), outbox.clone(), config.value_cap, counters.clone());
+            Reconciler::new(client.clone(), local.clone(), outbox.clone(), config.value_cap, counters.clone());
         let (inputs_tx, inputs_rx) = mpsc::channel(1024);
         let reconcile = tokio::spawn(reconciler.run(inputs_rx, feeds).instrument(span.clone()));
 
@@ -118,6 +132,18 @@ impl Agent {
         let (incoming_tx, incoming) = mpsc::channel(1024);
         let topic = wire::source_events_topic(&config.source, &consumer);
         let link = Arc::new(MqttLink::start(&mqtt, vec![topic], incoming_tx)?);
+        let metrics = metrics_listener.map(|(addr, listener)| {
+            let sources = metrics::Sources {
+                counters: counters.clone(),
+                link_counters: link_counters.clone(),
+                connection: link.state(),
+                local: local.clone(),
+                client,
+            };
+            let _entered = span.enter();
+            metrics::MetricsServer::start(listener, sources).map_err(|source| AgentError::Metrics { addr, source })
+        });
+        let metrics = metrics.transpose()?;
         let receive = tokio::spawn(
             link::receive(identity.clone(), incoming, inputs_tx, link_counters.clone()).instrument(span.clone()),
         );
@@ -125,7 +151,18 @@ impl Agent {
             link::publish(identity, link.clone(), local.clone(), outbox, link_counters.clone()).instrument(span),
         );
         tracing::info!(consumer = %consumer, broker = %mqtt.url, source = %config.source, "agent started");
-        Ok(RunningAgent { consumer, link, local, receive, publish, reconcile, counters, link_counters, plugins })
+        Ok(RunningAgent {
+            consumer,
+            link,
+            local,
+            receive,
+            publish,
+            reconcile,
+            counters,
+            link_counters,
+            plugins,
+            metrics,
+        })
     }
 }
 
@@ -140,9 +177,15 @@ pub struct RunningAgent {
     counters: Arc<Counters>,
     link_counters: Arc<LinkCounters>,
     plugins: Option<Arc<PluginRuntime>>,
+    metrics: Option<metrics::MetricsServer>,
 }
 
 impl RunningAgent {
+    /// Where `/metrics`, `/healthz` and `/readyz` are served, when they are.
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.metrics.as_ref().map(metrics::MetricsServer::addr)
+    }
+
     /// The agent's plugin runtime, when it has a plugin directory.
     pub fn plugins(&self) -> Option<&Arc<PluginRuntime>> {
         self.plugins.as_ref()
@@ -178,6 +221,9 @@ impl RunningAgent {
     /// Stops receiving, lets the reconciler finish what it is doing (up to 10 s), then
     /// disconnects. Statuses not yet acknowledged stay in the local store for the next start.
     pub async fn shutdown(self) {
+        if let Some(metrics) = self.metrics {
+            metrics.stop().await;
+        }
         self.receive.abort();
         let _ = self.receive.await;
         let mut reconcile = self.reconcile;

@@ -157,6 +157,12 @@ impl BundleState {
 pub struct Counters {
     pub applies: std::sync::atomic::AtomicU64,
     pub drift_corrections: std::sync::atomic::AtomicU64,
+    /// Failed writes and lookups by bounded reason (`/metrics`).
+    pub apply_errors: super::metrics::ApplyErrors,
+    /// Whether the API server answered the latest call (`/readyz`).
+    pub api: super::metrics::ApiHealth,
+    /// Objects tracked (and watched), updated after each input.
+    pub watched_objects: std::sync::atomic::AtomicU64,
 }
 
 pub struct Reconciler {
@@ -222,6 +228,7 @@ impl Reconciler {
                     self.on_retry(id).instrument(span).await;
                 }
             }
+            self.counters.watched_objects.store(self.index.len() as u64, std::sync::atomic::Ordering::Relaxed);
         }
         self.watches.stop();
     }
@@ -335,6 +342,7 @@ impl Reconciler {
         self.counters.applies.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         match apply::write(&self.client, &target, plan).await {
             Ok(written) => {
+                self.counters.api.answered();
                 object.applied_rv = resource_version(&written.live);
                 object.live = written.live;
                 object.result = written.result;
@@ -349,6 +357,8 @@ impl Reconciler {
     }
 
     fn note_failure(&self, key: &ObjectKey, err: &ApplyError) {
+        self.counters.apply_errors.inc(err);
+        self.counters.api.failed(err);
         match err {
             ApplyError::Unreachable { .. } => tracing::warn!(object = %key, error = %err, "apply failed; will retry"),
             ApplyError::Refused { .. } => {

@@ -33,6 +33,11 @@ pub struct AgentArgs {
     /// The hub's policies say which of them run for this consumer. Without it no plugin runs.
     #[arg(long, env = "MAESTRO_PLUGIN_DIR")]
     pub plugin_dir: Option<PathBuf>,
+    /// Serve Prometheus `/metrics` and the `/healthz` and `/readyz` probes on this address
+    /// (e.g. 0.0.0.0:8081 in a pod, as deploy/agent does). Off unless set, so several agents
+    /// can run on one host; the endpoints are unauthenticated.
+    #[arg(long, env = "MAESTRO_METRICS_LISTEN", value_name = "ADDR")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 impl AgentArgs {
@@ -54,6 +59,7 @@ impl AgentArgs {
         let mut config = AgentConfig::new(&self.consumer, mqtt, kube, data_dir);
         config.source = self.source.clone();
         config.plugins = self.plugin_dir.clone().map(crate::plugins::PluginConfig::new);
+        config.metrics_listen = self.metrics_listen;
         Ok(config)
     }
 }

@@ -143,8 +143,8 @@ pub enum SimError {
 
 /// One simulated cluster's state, shared by its handlers and controllers.
 pub(crate) struct ClusterState {
-    pub store: Store,
-    registry: RwLock<Registry>,
+    pub store: Arc<Store>,
+    registry: Arc<RwLock<Registry>>,
     pub options: SimOptions,
     pub addr: SocketAddr,
     pub stop: signal::Receiver<bool>,
@@ -167,18 +167,25 @@ impl SimCluster {
     /// Starts one cluster: its listener, its store with the initial namespaces and node, and
     /// its controllers.
     pub async fn start(options: SimOptions) -> Result<RunningSim, SimError> {
+        let store = Arc::new(Store::new(options.watch_history));
+        let registry = Arc::new(RwLock::new(Registry::builtin()));
+        Self::serve(options, store, registry, true).await
+    }
+
+    async fn serve(
+        options: SimOptions,
+        store: Arc<Store>,
+        registry: Arc<RwLock<Registry>>,
+        fresh: bool,
+    ) -> Result<RunningSim, SimError> {
         let listener =
             TcpListener::bind(options.bind).await.map_err(|source| SimError::Bind { addr: options.bind, source })?;
         let addr = listener.local_addr().map_err(|source| SimError::Bind { addr: options.bind, source })?;
         let (stop, stopped) = signal::channel(false);
-        let state = Arc::new(ClusterState {
-            store: Store::new(options.watch_history),
-            registry: RwLock::new(Registry::builtin()),
-            options: options.clone(),
-            addr,
-            stop: stopped.clone(),
-        });
-        seed(&state);
+        let state = Arc::new(ClusterState { store, registry, options: options.clone(), addr, stop: stopped.clone() });
+        if fresh {
+            seed(&state);
+        }
         let controllers = tokio::spawn(controllers::run(state.clone()));
         let app = handlers::router(state.clone());
         let mut shutdown = stopped;
@@ -191,7 +198,7 @@ impl SimCluster {
                 .await
         });
         tracing::info!(%addr, cluster = %options.name, "simulated Kubernetes API serving");
-        Ok(RunningSim { name: options.name, addr, stop, server, controllers })
+        Ok(RunningSim { name: options.name, addr, stop, server, controllers, state })
     }
 
     /// Starts `count` clusters in this process, named `<name>-1` ... `<name>-<count>`, each with
@@ -247,6 +254,23 @@ pub struct RunningSim {
     stop: signal::Sender<bool>,
     server: JoinHandle<std::io::Result<()>>,
     controllers: JoinHandle<()>,
+    state: Arc<ClusterState>,
+}
+
+/// A cluster whose API server is stopped while its objects are kept, as when a real API server
+/// restarts and etcd does not: [`StoppedSim::resume`] serves them again on the same address.
+pub struct StoppedSim {
+    options: SimOptions,
+    store: Arc<Store>,
+    registry: Arc<RwLock<Registry>>,
+}
+
+impl StoppedSim {
+    /// Listens on the address the cluster had, with its objects, resourceVersions and watch
+    /// history (a watch resumes across the restart as it would against the same etcd).
+    pub async fn resume(self) -> Result<RunningSim, SimError> {
+        SimCluster::serve(self.options, self.store, self.registry, false).await
+    }
 }
 
 impl RunningSim {
@@ -282,10 +306,17 @@ impl RunningSim {
 
     /// Ends watches, stops accepting, lets requests in flight finish, and stops the controllers.
     pub async fn shutdown(self) -> std::io::Result<()> {
+        self.stop().await.map(drop)
+    }
+
+    /// Like [`RunningSim::shutdown`], keeping the objects so [`StoppedSim::resume`] can serve
+    /// them again on the same address (connections are refused in between).
+    pub async fn stop(self) -> std::io::Result<StoppedSim> {
         let _ = self.stop.send(true);
         let served = self.server.await.unwrap_or_else(|join| Err(std::io::Error::other(join)));
         let _ = self.controllers.await;
-        served
+        let options = SimOptions { bind: self.addr, ..self.state.options.clone() };
+        served.map(|()| StoppedSim { options, store: self.state.store.clone(), registry: self.state.registry.clone() })
     }
 }
 
