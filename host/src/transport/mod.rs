@@ -22,6 +22,7 @@
 
 pub mod agent_link;
 pub mod broker;
+pub mod codec;
 pub mod dispatcher;
 pub mod ingest;
 pub mod metrics;
@@ -107,6 +108,7 @@ impl Transport {
         config: &TransportConfig,
         store: Arc<Store>,
         metrics: TransportMetrics,
+        codecs: codec::Codecs,
     ) -> Result<Transport, TransportError> {
         let client_id = format!("maestro-hub-{}-{}", config.source, &uuid::Uuid::new_v4().simple().to_string()[..12]);
         let (broker, mqtt) = match &config.mqtt {
@@ -127,6 +129,7 @@ impl Transport {
             source: config.source.clone(),
             limits: config.resync,
             ack_timeout: config.ack_timeout,
+            codecs: codecs.clone(),
         });
         let ingest = Ingest {
             store: store.clone(),
@@ -134,6 +137,7 @@ impl Transport {
             resync: resync.clone(),
             source: config.source.clone(),
             max_payload_bytes: config.max_status_bytes,
+            codecs: codecs.clone(),
         };
         let dispatcher = Dispatcher {
             store,
@@ -145,6 +149,7 @@ impl Transport {
                 ack_timeout: config.ack_timeout,
                 poll_interval: config.poll_interval,
             },
+            codecs,
         };
         let (stop, stopped) = watch::channel(false);
         let dispatcher = tokio::spawn(dispatcher.run(stopped));
