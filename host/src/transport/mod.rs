@@ -15,7 +15,8 @@
 //!
 //! Modules: [`wire`] (event types, topics, payloads, the MQTT 5 binding of `cloudevents-sdk`),
 //! [`mqtt`] (one connection with awaitable acks and reconnects), [`agent_link`] (the agent's
-//! API), [`broker`] (the embedded broker), and the hub's [`dispatcher`], [`ingest`], [`resync`].
+//! API), [`broker`] (the embedded broker), [`codec`] (codec plugins around event data, named
+//! in `maestrocodec`), and the hub's [`dispatcher`], [`ingest`], [`resync`].
 //!
 //! Delivery is at least once and duplicates are harmless: both sides compare
 //! `resourceversion` (spec) and `sequenceid` (status) and drop what is not newer.
