@@ -168,8 +168,21 @@ async fn a_consumer_with_codecs_gets_encoded_events_and_its_agent_answers_in_kin
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_without_the_codec_drops_encoded_events_as_malformed() {
+    agent_drops_what_it_cannot_decode(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_with_another_key_drops_encoded_events_as_malformed() {
+    let dir = tempfile::tempdir().expect("agent plugin dir");
+    let plugins = plugin_config(dir.path(), &["hmac-codec", "gzip-codec"]);
+    let other_key = codec_policy_toml().replace(KEY, &KEY.replace('0', "f"));
+    drop_file(dir.path(), "policies.toml", other_key.as_bytes());
+    agent_drops_what_it_cannot_decode(Some(plugins)).await;
+}
+
+async fn agent_drops_what_it_cannot_decode(plugins: Option<maestro::plugins::PluginConfig>) {
     let (hub, _dir, source) = coded_hub().await;
-    let (agent, sim, _data) = start_agent(&source, None).await;
+    let (agent, sim, _data) = start_agent(&source, plugins).await;
     let id = create_bundle(&hub, "coded", config_map("never")).await;
     eventually("the encoded spec counted as malformed", async || agent.malformed_events() >= 1).await;
     assert!(config_maps(&sim).get_opt("never").await.expect("read").is_none(), "nothing applied");
@@ -224,7 +237,16 @@ async fn the_hub_drops_agent_events_that_do_not_decode_and_keeps_serving() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_event_that_cannot_be_encoded_stays_queued_and_never_goes_out_in_the_clear() {
+async fn an_event_that_cannot_be_encoded_stays_queued_and_never_goes_out_in_the_clear_sqlite() {
+    encode_failure_holds_the_row(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_that_cannot_be_encoded_stays_queued_and_never_goes_out_in_the_clear_postgres() {
+    encode_failure_holds_the_row(Backend::Postgres).await;
+}
+
+async fn encode_failure_holds_the_row(backend: Backend) {
     // The file policy names a codec the directory does not hold yet: encoding fails (closed).
     let dir = tempfile::tempdir().expect("plugin dir");
     let policy = "[[policy]]\nname = \"late\"\nselector = { consumers = [\"coded\"] }\n\
@@ -232,7 +254,7 @@ async fn an_event_that_cannot_be_encoded_stays_queued_and_never_goes_out_in_the_
     drop_file(dir.path(), "policies.toml", policy.as_bytes());
     let source = unique_source();
     let setup = HubSetup { plugins: Some(plugin_config(dir.path(), &[])), ..HubSetup::default() };
-    let hub = TestHub::start_full(Backend::Sqlite, setup, Some(transport_on(MOSQUITTO, &source))).await;
+    let hub = TestHub::start_full(backend, setup, Some(transport_on(MOSQUITTO, &source))).await;
     consumer(&hub, "coded", json!({})).await;
     let topic = wire::source_events_topic(&source, "coded");
     let (listener, mut rx) = listen(vec![topic.clone()]).await;

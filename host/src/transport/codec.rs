@@ -95,6 +95,10 @@ impl Codecs {
     /// message is unchanged when no codec applies.
     pub async fn encode(&self, subject: &Subject, mut message: MqttMessage) -> Result<MqttMessage, PluginFailure> {
         let Some(runtime) = self.runtime.as_ref().filter(|_| self.active()) else { return Ok(message) };
+        // Most consumers have no codec even when some have: skip the blocking thread for them.
+        if runtime.steps_for(World::Codec, subject).is_empty() {
+            return Ok(message);
+        }
         let payload = std::mem::take(&mut message.payload);
         let encoded = runtime.encode(subject.clone(), payload).await?;
         message.payload = encoded.data;
