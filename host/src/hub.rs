@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -50,6 +51,8 @@ pub struct RunningHub {
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
     transport: Option<Transport>,
+    /// Reloads the stored plugin policies when another hub changes them.
+    policy_sync: Option<JoinHandle<()>>,
 }
 
 impl RunningHub {
@@ -75,6 +78,9 @@ impl RunningHub {
             let _ = stop.send(());
         }
         let served = self.task.await.unwrap_or_else(|join| Err(std::io::Error::other(join)));
+        if let Some(sync) = self.policy_sync.take() {
+            sync.abort();
+        }
         if let Some(transport) = self.transport.take() {
             transport.shutdown().await;
         }
@@ -90,6 +96,9 @@ impl RunningHub {
         };
         match failed {
             Some(served) => {
+                if let Some(sync) = self.policy_sync.take() {
+                    sync.abort();
+                }
                 if let Some(transport) = self.transport.take() {
                     transport.shutdown().await;
                 }
@@ -135,6 +144,8 @@ pub async fn start_with_transport(
         None => None,
     };
     let metrics = Arc::new(metrics);
+    let codecs = crate::transport::codec::Codecs::new(plugins.clone());
+    let policy_sync = plugins.clone().map(|runtime| tokio::spawn(follow_stored_policies(store.clone(), runtime)));
     let state = ApiState {
         store: store.clone(),
         limits: Arc::new(config.limits.clone()),
@@ -146,7 +157,7 @@ pub async fn start_with_transport(
         TcpListener::bind(config.bind).await.map_err(|source| HubError::Bind { addr: config.bind, source })?;
     let addr = listener.local_addr().map_err(|source| HubError::Bind { addr: config.bind, source })?;
     let transport = match transport {
-        Some(transport) => Some(Transport::start(&transport, store.clone(), metrics.transport.clone()).await?),
+        Some(transport) => Some(Transport::start(&transport, store.clone(), metrics.transport.clone(), codecs).await?),
         None => None,
     };
     let (stop, stopped) = oneshot::channel::<()>();
@@ -160,5 +171,53 @@ pub async fn start_with_transport(
             .await
     });
     tracing::info!(%addr, database = %redact_url(&config.database_url), "hub serving /api/maestro/v1");
-    Ok(RunningHub { addr, store, stop: Some(stop), task, transport })
+    Ok(RunningHub { addr, store, stop: Some(stop), task, transport, policy_sync })
+}
+
+/// How often a hub re-reads the stored policies when no notification comes: the fallback for
+/// a lost `LISTEN` connection, and all there is on SQLite (whose one hub sees its own writes).
+const POLICY_POLL: Duration = Duration::from_secs(30);
+
+/// Keeps the runtime's stored policies in step with the database while other hubs change them:
+/// on each `NOTIFY maestro_plugin_policies` (PostgreSQL), and every [`POLICY_POLL`].
+async fn follow_stored_policies(store: Arc<Store>, runtime: Arc<PluginRuntime>) {
+    let mut listener = listen_for_policies(&store).await;
+    loop {
+        // Also right after (re)subscribing: a change made before the LISTEN took effect is seen.
+        match store.list_plugin_policies().await {
+            Ok(policies) => runtime.set_stored_policies(policies.into_iter().map(|p| p.spec).collect()),
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot reload the stored plugin policies; keeping the ones in force")
+            }
+        }
+        let notified = async {
+            match listener.as_mut() {
+                Some(pg) => {
+                    if pg.recv().await.is_err() {
+                        // Reconnects by itself on the next recv; notifications meanwhile are
+                        // lost, which the reload below makes up for.
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                    }
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = notified => {}
+            () = tokio::time::sleep(POLICY_POLL) => {}
+        }
+        if listener.is_none() && store.dialect() == crate::search::Dialect::Postgres {
+            listener = listen_for_policies(&store).await;
+        }
+    }
+}
+
+async fn listen_for_policies(store: &Store) -> Option<sqlx::postgres::PgListener> {
+    match store.plugin_policy_listener().await {
+        Ok(listener) => listener,
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot LISTEN for plugin policy changes; polling instead");
+            None
+        }
+    }
 }

@@ -126,15 +126,11 @@ impl TestHub {
     /// A hub with transport: on `transport.mqtt`'s broker, or on an embedded one when `None`.
     /// Waits until the hub is connected and subscribed.
     pub async fn start_with_transport(backend: Backend, transport: TransportConfig) -> TestHub {
-        let hub = Self::start_full(backend, HubSetup::default(), Some(transport)).await;
-        if let Some(transport) = hub.hub.transport() {
-            transport.connected(Duration::from_secs(30)).await.expect("hub connects to the broker");
-        }
-        hub
+        Self::start_full(backend, HubSetup::default(), Some(transport)).await
     }
 
-    async fn start_full(backend: Backend, setup: HubSetup, transport: Option<TransportConfig>) -> TestHub {
-        maestro::install_crypto_provider();
+    /// A hub set up as `setup` says, with transport when given (waiting until connected).
+    pub async fn start_full(backend: Backend, setup: HubSetup, transport: Option<TransportConfig>) -> TestHub {
         let dir = tempfile::tempdir().expect("temp dir");
         let (database_url, pg_database) = match backend {
             Backend::Sqlite => (format!("sqlite://{}", dir.path().join("maestro.db").display()), None),
@@ -143,6 +139,25 @@ impl TestHub {
                 (url, Some(name))
             }
         };
+        Self::start_on(backend, dir, database_url, pg_database, setup, transport).await
+    }
+
+    /// Another hub on this hub's database (PostgreSQL: several hubs share one). Stopping it
+    /// leaves the database to the first hub.
+    pub async fn start_beside(&self, setup: HubSetup) -> TestHub {
+        let dir = tempfile::tempdir().expect("temp dir");
+        Self::start_on(self.backend, dir, self.database_url.clone(), None, setup, None).await
+    }
+
+    async fn start_on(
+        backend: Backend,
+        dir: tempfile::TempDir,
+        database_url: String,
+        pg_database: Option<String>,
+        setup: HubSetup,
+        transport: Option<TransportConfig>,
+    ) -> TestHub {
+        maestro::install_crypto_provider();
         let config = HubConfig {
             bind: "127.0.0.1:0".parse().expect("address"),
             database_url: database_url.clone(),
@@ -152,6 +167,9 @@ impl TestHub {
             plugins: setup.plugins,
         };
         let hub = maestro::hub::start_with_transport(config, transport).await.expect("hub starts");
+        if let Some(transport) = hub.transport() {
+            transport.connected(Duration::from_secs(30)).await.expect("hub connects to the broker");
+        }
         let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client");
         TestHub { hub, backend, client, token: setup.token, database_url, _dir: dir, pg_database }
     }

@@ -2,6 +2,7 @@
 //! `scripts/build-plugins`: validators through the hub over HTTP (policies, failure modes,
 //! hostile plugins, hot reload), the other worlds through the runtime API.
 
+mod codecs;
 mod examples;
 mod hostile;
 mod reload;

@@ -9,6 +9,10 @@
 //!
 //! Statuses are read from the local store and removed from it only after the broker's
 //! acknowledgement, so a broker outage loses nothing: they are sent when it is back.
+//!
+//! Codecs (`transport::codec`): incoming events naming codecs are decoded with the agent's
+//! plugins and policies, and what the agent sends is encoded with the codecs its policies give
+//! its consumer. A status that cannot be encoded stays pending (never sent in the clear).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,7 +22,9 @@ use tokio::sync::{Notify, mpsc};
 
 use super::local::{LocalStore, PendingStatus};
 use super::reconcile::{Input, SpecInput};
+use crate::plugins::{PluginFailure, Subject};
 use crate::transport::agent_link::{ACK_TIMEOUT, BatchLimits};
+use crate::transport::codec::Codecs;
 use crate::transport::mqtt::{MqttError, MqttLink, Received};
 use crate::transport::wire::{
     self, EventAction, ManifestBundleStatus, ResourceVersion, ResourceVersionList, StatusReport, WorkEvent,
@@ -32,12 +38,36 @@ const MAX_FLUSH_BACKOFF: Duration = Duration::from_secs(10);
 pub struct Identity {
     pub source: String,
     pub consumer: String,
+    /// The agent's plugins as the link uses them: decoding and encoding event data.
+    pub codecs: Codecs,
 }
 
 impl Identity {
     /// The CloudEvents `source` of what this agent sends, as OCM agents name it.
     fn agent_source(&self) -> String {
         format!("{}-work-agent", self.consumer)
+    }
+
+    /// This agent's consumer as its policies select it. The agent knows no labels, so its
+    /// policies select it by name (or select every consumer).
+    fn subject(&self, resource_id: &str, resource_version: i64) -> Subject {
+        Subject {
+            consumer: self.consumer.clone(),
+            resource_id: resource_id.to_string(),
+            resource_version,
+            ..Subject::default()
+        }
+    }
+
+    /// Encodes an outgoing message with the consumer's codecs (unchanged without any).
+    async fn encode(
+        &self,
+        resource_id: &str,
+        resource_version: i64,
+        message: wire::MqttMessage,
+    ) -> Result<wire::MqttMessage, LinkError> {
+        let subject = self.subject(resource_id, resource_version);
+        self.codecs.encode(&subject, message).await.map_err(LinkError::Encode)
     }
 }
 
@@ -60,7 +90,16 @@ pub async fn receive(
     counters: Arc<LinkCounters>,
 ) {
     while let Some(received) = incoming.recv().await {
-        let input = match wire::decode(received.message).and_then(|event| WorkEvent::from_event(&event)) {
+        let message = match identity.codecs.decode(&identity.subject("", 0), received.message).await {
+            Ok(message) => message,
+            Err(err) => {
+                let dropped = counters.malformed_events.fetch_add(1, Ordering::Relaxed) + 1;
+                tracing::warn!(consumer = %identity.consumer, error = %err, reason = err.reason(), dropped,
+                    "dropped an event that does not decode (the hub and this agent need the same codec plugins and settings)");
+                continue;
+            }
+        };
+        let input = match wire::decode(message).and_then(|event| WorkEvent::from_event(&event)) {
             Ok(WorkEvent::Spec(spec)) => {
                 counters.events.inc(spec.context.event_type.label());
                 let deleting =
@@ -158,7 +197,8 @@ async fn request_resync(identity: &Identity, link: &MqttLink, local: &LocalStore
     for batch in batches {
         let list = ResourceVersionList { resource_versions: batch };
         let event = wire::spec_resync_event(&identity.agent_source(), &identity.consumer, &list);
-        link.publish(&topic, wire::encode(&event)).await?.wait(ACK_TIMEOUT).await?;
+        let message = identity.encode("", 0, wire::encode(&event)).await?;
+        link.publish(&topic, message).await?.wait(ACK_TIMEOUT).await?;
     }
     Ok(count)
 }
@@ -208,7 +248,8 @@ async fn publish_one(
     };
     let event = wire::status_event(&identity.agent_source(), &report);
     let topic = wire::agent_events_topic(&identity.source, &identity.consumer);
-    link.publish(&topic, wire::encode(&event)).await?.wait(ACK_TIMEOUT).await?;
+    let message = identity.encode(&status.bundle_id, status.version, wire::encode(&event)).await?;
+    link.publish(&topic, message).await?.wait(ACK_TIMEOUT).await?;
     tracing::debug!(resource_id = %status.bundle_id, hash = %status.hash, "status sent");
     Ok(())
 }
@@ -221,6 +262,8 @@ enum LinkError {
     Local(#[from] super::local::LocalError),
     #[error("a queued status does not have the status shape: {0}")]
     Status(serde_json::Error),
+    #[error("codec {0}")]
+    Encode(PluginFailure),
 }
 
 /// Increasing sequence ids: milliseconds since the epoch in the high bits, like the snowflake

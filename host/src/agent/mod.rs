@@ -128,7 +128,8 @@ impl Agent {
             let unique = uuid::Uuid::new_v4().simple().to_string();
             mqtt.client_id = format!("{consumer}-agent-{}", &unique[..12]);
         }
-        let identity = Identity { source: config.source.clone(), consumer: consumer.clone() };
+        let codecs = crate::transport::codec::Codecs::new(plugins.clone());
+        let identity = Identity { source: config.source.clone(), consumer: consumer.clone(), codecs };
         let (incoming_tx, incoming) = mpsc::channel(1024);
         let topic = wire::source_events_topic(&config.source, &consumer);
         let link = Arc::new(MqttLink::start(&mqtt, vec![topic], incoming_tx)?);

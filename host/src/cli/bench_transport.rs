@@ -210,7 +210,7 @@ async fn dispatch_rate(args: &TransportBenchArgs, url: &str, manifest: &Value) -
     let config =
         TransportConfig { mqtt: Some(MqttConfig::new(args.mqtt_url.clone(), "")), source, ..Default::default() };
     let started = Instant::now();
-    let transport = Transport::start(&config, store.clone(), TransportMetrics::default()).await?;
+    let transport = Transport::start(&config, store.clone(), TransportMetrics::default(), Default::default()).await?;
     let mut got = 0;
     while got < args.dispatch_events {
         match tokio::time::timeout(Duration::from_secs(30), rx.recv()).await {

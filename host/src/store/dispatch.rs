@@ -7,6 +7,8 @@
 //! rolls the transaction back, and the rows are there for the next claim, another hub's
 //! included. SQLite serves one hub, whose single dispatcher reads the rows without locks.
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, Utc};
 use sqlx::Postgres;
 
@@ -44,7 +46,13 @@ impl OutboxClaim {
 
     /// The rows are done (every event acknowledged): delete them and release the claim.
     pub async fn complete(self, store: &Store) -> Result<(), StoreError> {
-        let seqs = self.seqs();
+        self.complete_except(store, &HashSet::new()).await
+    }
+
+    /// Deletes the rows of every bundle but those `held` (not sent), whose rows stay queued
+    /// for a later claim, and releases the claim.
+    pub async fn complete_except(self, store: &Store, held: &HashSet<String>) -> Result<(), StoreError> {
+        let seqs: Vec<i64> = self.rows.iter().filter(|r| !held.contains(&r.resource_id)).map(|r| r.seq).collect();
         match self.tx {
             ClaimTx::Postgres(mut tx) => {
                 sqlx::query("DELETE FROM outbox WHERE seq = ANY($1)").bind(&seqs).execute(&mut *tx).await?;

@@ -1,10 +1,11 @@
 //! Plugin policies, stored whole as JSON and keyed by name. The plugin runtime keeps the list
-//! in memory; these functions are called only when the list changes or the hub starts.
+//! in memory; these functions are called when the list changes, when the hub starts, and when
+//! another hub changed it (`LISTEN maestro_plugin_policies` on PostgreSQL, or a slow poll).
 
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 
-use super::{Store, StoreError, audited, on_pool, violated_constraint};
+use super::{Db, Store, StoreError, audited, on_pool, violated_constraint};
 use crate::model;
 use crate::plugins::policy::PolicySpec;
 
@@ -36,7 +37,23 @@ impl TryFrom<PolicyRow> for StoredPolicy {
 
 const COLUMNS: &str = "CAST(spec AS TEXT) AS spec, created_at, updated_at";
 
+/// The PostgreSQL channel the `plugin_policies` trigger notifies on every change.
+pub const POLICY_CHANNEL: &str = "maestro_plugin_policies";
+
 impl Store {
+    /// Waits on PostgreSQL for `NOTIFY maestro_plugin_policies`. `None` on SQLite, which serves
+    /// one hub.
+    pub async fn plugin_policy_listener(&self) -> Result<Option<sqlx::postgres::PgListener>, StoreError> {
+        match &self.db {
+            Db::Postgres(pool) => {
+                let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
+                listener.listen(POLICY_CHANNEL).await?;
+                Ok(Some(listener))
+            }
+            Db::Sqlite(_) => Ok(None),
+        }
+    }
+
     pub async fn list_plugin_policies(&self) -> Result<Vec<StoredPolicy>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM plugin_policies ORDER BY name");
         let rows = on_pool!(self, pool => sqlx::query_as::<_, PolicyRow>(audited(&sql)).fetch_all(pool).await)?;

@@ -2,20 +2,25 @@
 //! consumer's `sourceevents` topic at QoS 1, and deletes the rows only once the broker has
 //! acknowledged every event of the claim. Several rows for one bundle become one event.
 //!
+//! With codecs in force, each event's data is encoded with its consumer's codecs first
+//! ([`super::codec`]); a bundle that cannot be encoded is not sent and its rows stay queued.
+//!
 //! Wake-ups: this process's writes (an in-process notify), other hubs' writes (PostgreSQL
 //! `LISTEN maestro_outbox`), and a slow poll as the fallback for both.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 use tokio::sync::watch;
 
+use super::codec::{self, Codecs};
 use super::metrics::TransportMetrics;
 use super::mqtt::{MqttError, MqttLink};
 use super::wire::{self, EventAction, ManifestBundle, SpecRequest};
 use crate::model::StoredBundle;
+use crate::plugins::{PluginFailure, Subject};
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +31,11 @@ pub enum DispatchError {
     Mqtt(#[from] MqttError),
     #[error("stored bundle {id} is unreadable: {source}")]
     Corrupt { id: String, source: serde_json::Error },
+    /// A fail-closed codec could not encode the event: nothing was sent.
+    #[error("event for {id} not sent: codec {failure}")]
+    Encode { id: String, failure: PluginFailure },
+    #[error("{0} bundle(s) held back because their codecs failed; their rows stay queued")]
+    Held(usize),
 }
 
 #[derive(Debug, Clone)]
@@ -73,13 +83,16 @@ pub fn work_metadata(bundle: &StoredBundle) -> Value {
     Value::Object(meta)
 }
 
-/// Publishes one bundle's current state; `action` is create or update for a live bundle
-/// (deleting ones always go as delete). Returns the ack to await and the event's type label.
+/// Publishes one bundle's current state, encoded for `consumer` (its name and labels) when
+/// codecs are in force; `action` is create or update for a live bundle (deleting ones always
+/// go as delete). Returns the ack to await and the event's type label.
 pub async fn publish_bundle(
     link: &MqttLink,
     source: &str,
     bundle: &StoredBundle,
     action: EventAction,
+    codecs: &Codecs,
+    consumer: &Subject,
 ) -> Result<(super::mqtt::Ack, &'static str), DispatchError> {
     let payload = manifest_bundle(bundle).map_err(|source| DispatchError::Corrupt { id: bundle.id.clone(), source })?;
     let action = if bundle.is_deleting() { EventAction::Delete } else { action };
@@ -94,7 +107,12 @@ pub async fn publish_bundle(
     };
     let event = wire::spec_event(source, &request);
     let topic = wire::source_events_topic(source, &bundle.consumer_name);
-    let ack = link.publish(&topic, wire::encode(&event)).await?;
+    let subject = Subject { resource_id: bundle.id.clone(), resource_version: bundle.version, ..consumer.clone() };
+    let message = codecs
+        .encode(&subject, wire::encode(&event))
+        .await
+        .map_err(|failure| DispatchError::Encode { id: bundle.id.clone(), failure })?;
+    let ack = link.publish(&topic, message).await?;
     Ok((ack, wire::EventType::new(wire::Subresource::Spec, action).label()))
 }
 
@@ -103,6 +121,7 @@ pub struct Dispatcher {
     pub link: Arc<MqttLink>,
     pub metrics: TransportMetrics,
     pub options: DispatchOptions,
+    pub codecs: Codecs,
 }
 
 impl Dispatcher {
@@ -190,10 +209,24 @@ impl Dispatcher {
                 .or_insert(action);
         }
         let mut pending = Vec::with_capacity(claim.bundles.len());
+        let mut subjects = HashMap::new();
+        let mut held = HashSet::new();
         for bundle in &claim.bundles {
             let action = actions.get(bundle.id.as_str()).copied().unwrap_or(EventAction::Update);
-            match publish_bundle(&self.link, &self.options.source, bundle, action).await {
+            let sent = match self.subject(&mut subjects, &bundle.consumer_name).await {
+                Ok(subject) => {
+                    publish_bundle(&self.link, &self.options.source, bundle, action, &self.codecs, &subject).await
+                }
+                Err(err) => Err(err.into()),
+            };
+            match sent {
                 Ok(sent) => pending.push(sent),
+                Err(DispatchError::Encode { id, failure }) => {
+                    self.metrics.encode_failures.inc();
+                    tracing::warn!(consumer = %bundle.consumer_name, resource_id = %id, error = %failure,
+                        "codec failed: the bundle is not sent and its outbox rows stay queued");
+                    held.insert(id);
+                }
                 Err(err) => {
                     claim.release().await;
                     return Err(err);
@@ -218,11 +251,28 @@ impl Dispatcher {
             return Err(err.into());
         }
         let rows = claim.rows.len();
-        claim.complete(&self.store).await?;
+        claim.complete_except(&self.store, &held).await?;
         for label in labels {
             self.metrics.sent(label);
         }
+        if !held.is_empty() {
+            return Err(DispatchError::Held(held.len()));
+        }
         Ok(rows)
+    }
+
+    /// The consumer as its codec policies select it, read once per claim; without codecs in
+    /// force nothing is read.
+    async fn subject(&self, cache: &mut HashMap<String, Subject>, consumer: &str) -> Result<Subject, StoreError> {
+        if !self.codecs.active() {
+            return Ok(Subject::default());
+        }
+        if let Some(subject) = cache.get(consumer) {
+            return Ok(subject.clone());
+        }
+        let subject = codec::consumer_subject(&self.store, consumer).await?;
+        cache.insert(consumer.to_string(), subject.clone());
+        Ok(subject)
     }
 
     async fn update_gauges(&self) {

@@ -3,16 +3,18 @@
 //!
 //! Anything that is not a valid status or resync request of a known consumer's resource is
 //! logged with its reason, counted (`maestro_transport_events_dropped{reason}`) and dropped;
-//! the hub keeps serving.
+//! the hub keeps serving. Events naming codecs (`maestrocodec`) are decoded first with the
+//! consumer's codec policies; one that does not decode is dropped like any unreadable event.
 
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
+use super::codec::{self, Codecs};
 use super::metrics::TransportMetrics;
 use super::mqtt::Received;
 use super::resync::Resync;
-use super::wire::{self, StatusEvent, WireError, WorkEvent};
+use super::wire::{self, MqttMessage, StatusEvent, WireError, WorkEvent};
 use crate::store::Store;
 use crate::store::status::{ReportedStatus, StatusOutcome};
 
@@ -23,6 +25,7 @@ pub struct Ingest {
     pub source: String,
     /// Larger payloads are dropped unread.
     pub max_payload_bytes: usize,
+    pub codecs: Codecs,
 }
 
 /// The metric label for why an event could not be read.
@@ -59,7 +62,8 @@ impl Ingest {
             let detail = format!("{} bytes, limit {}", received.payload_bytes, self.max_payload_bytes);
             return self.drop_event("too large", &consumer, &detail);
         }
-        let event = match wire::decode(received.message).and_then(|event| WorkEvent::from_event(&event)) {
+        let Some(message) = self.decoded(&consumer, received.message).await else { return };
+        let event = match wire::decode(message).and_then(|event| WorkEvent::from_event(&event)) {
             Ok(event) => event,
             Err(err) => return self.drop_event(wire_reason(&err), &consumer, &err),
         };
@@ -78,6 +82,33 @@ impl Ingest {
             }
             WorkEvent::Spec(_) | WorkEvent::StatusResync { .. } => {
                 self.drop_event("hub event on agent topic", &consumer, &"spec events go from hub to agent")
+            }
+        }
+    }
+
+    /// The message with its codecs undone; `None` (dropped and counted) when that fails.
+    async fn decoded(&self, consumer: &str, message: MqttMessage) -> Option<MqttMessage> {
+        match codec::names_of(&message) {
+            Ok(None) => return Some(message),
+            Ok(Some(_)) => {}
+            Err(err) => {
+                self.drop_event(err.reason(), consumer, &err);
+                return None;
+            }
+        }
+        let subject = match codec::consumer_subject(&self.store, consumer).await {
+            Ok(subject) => subject,
+            Err(err) => {
+                self.metrics.drop_event("database error");
+                tracing::error!(consumer, error = %err, "could not read the consumer to decode its event");
+                return None;
+            }
+        };
+        match self.codecs.decode(&subject, message).await {
+            Ok(message) => Some(message),
+            Err(err) => {
+                self.drop_event(err.reason(), consumer, &err);
+                None
             }
         }
     }

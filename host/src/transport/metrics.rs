@@ -35,6 +35,7 @@ pub struct TransportMetrics {
     pub resyncs: Family<ResyncLabels, Counter>,
     pub broker_connected: Gauge,
     pub broker_connects: Counter,
+    pub encode_failures: Counter,
 }
 
 impl TransportMetrics {
@@ -67,6 +68,11 @@ impl TransportMetrics {
             "broker_connects",
             "Completed connections to the MQTT broker (reconnects included)",
             self.broker_connects.clone(),
+        );
+        sub.register(
+            "encode_failures",
+            "Events not sent because a codec could not encode them (their outbox rows stay queued)",
+            self.encode_failures.clone(),
         );
     }
 

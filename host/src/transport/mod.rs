@@ -15,13 +15,15 @@
 //!
 //! Modules: [`wire`] (event types, topics, payloads, the MQTT 5 binding of `cloudevents-sdk`),
 //! [`mqtt`] (one connection with awaitable acks and reconnects), [`agent_link`] (the agent's
-//! API), [`broker`] (the embedded broker), and the hub's [`dispatcher`], [`ingest`], [`resync`].
+//! API), [`broker`] (the embedded broker), [`codec`] (codec plugins around event data, named
+//! in `maestrocodec`), and the hub's [`dispatcher`], [`ingest`], [`resync`].
 //!
 //! Delivery is at least once and duplicates are harmless: both sides compare
 //! `resourceversion` (spec) and `sequenceid` (status) and drop what is not newer.
 
 pub mod agent_link;
 pub mod broker;
+pub mod codec;
 pub mod dispatcher;
 pub mod ingest;
 pub mod metrics;
@@ -107,6 +109,7 @@ impl Transport {
         config: &TransportConfig,
         store: Arc<Store>,
         metrics: TransportMetrics,
+        codecs: codec::Codecs,
     ) -> Result<Transport, TransportError> {
         let client_id = format!("maestro-hub-{}-{}", config.source, &uuid::Uuid::new_v4().simple().to_string()[..12]);
         let (broker, mqtt) = match &config.mqtt {
@@ -127,6 +130,7 @@ impl Transport {
             source: config.source.clone(),
             limits: config.resync,
             ack_timeout: config.ack_timeout,
+            codecs: codecs.clone(),
         });
         let ingest = Ingest {
             store: store.clone(),
@@ -134,6 +138,7 @@ impl Transport {
             resync: resync.clone(),
             source: config.source.clone(),
             max_payload_bytes: config.max_status_bytes,
+            codecs: codecs.clone(),
         };
         let dispatcher = Dispatcher {
             store,
@@ -145,6 +150,7 @@ impl Transport {
                 ack_timeout: config.ack_timeout,
                 poll_interval: config.poll_interval,
             },
+            codecs,
         };
         let (stop, stopped) = watch::channel(false);
         let dispatcher = tokio::spawn(dispatcher.run(stopped));

@@ -6,15 +6,18 @@
 //! - The hub sends `status.resync_request` with its status hashes when it starts serving and
 //!   after each reconnect to the broker; agents re-send every status whose hash differs.
 //!
-//! Lists are split into batches under the configured entry and byte limits.
+//! Lists are split into batches under the configured entry and byte limits. Every event goes out
+//! encoded with its consumer's codecs when codecs are in force, like the dispatcher's.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use super::codec::{self, Codecs};
 use super::dispatcher::{DispatchError, publish_bundle};
 use super::metrics::TransportMetrics;
 use super::mqtt::MqttLink;
 use super::wire::{self, EventAction, ManifestBundle, ResourceVersionList, SpecRequest, StatusHash, StatusHashList};
+use crate::plugins::Subject;
 use crate::store::Store;
 
 /// Bounds on one resync message (Maestro caps 1000 entries; MQTT brokers cap packet sizes).
@@ -37,6 +40,7 @@ pub struct Resync {
     pub source: String,
     pub limits: ResyncLimits,
     pub ack_timeout: std::time::Duration,
+    pub codecs: Codecs,
 }
 
 impl Resync {
@@ -45,12 +49,21 @@ impl Resync {
         let mut held: HashMap<&str, i64> =
             held.resource_versions.iter().map(|v| (v.resource_id.as_str(), v.resource_version)).collect();
         let mut pending = Vec::new();
+        let subject = self.subject(consumer).await?;
         for bundle in self.store.consumer_bundles(consumer).await? {
             let agent_version = held.remove(bundle.id.as_str());
             let newer = agent_version.is_none_or(|v| bundle.version > v);
             if newer || bundle.is_deleting() {
                 let action = if agent_version.is_some() { EventAction::Update } else { EventAction::Create };
-                pending.push(publish_bundle(&self.link, &self.source, &bundle, action).await?);
+                pending.push(
+                    publish_bundle(&self.link, &self.source, &bundle, action, &self.codecs, &subject)
+                        .await
+                        .inspect_err(|err| {
+                            if matches!(err, DispatchError::Encode { .. }) {
+                                self.metrics.encode_failures.inc();
+                            }
+                        })?,
+                );
             }
         }
         // What the agent holds and the hub does not is gone from the hub: tell the agent to delete it.
@@ -67,8 +80,8 @@ impl Resync {
                 bundle: &empty,
             };
             let event = wire::spec_event(&self.source, &request);
-            let ack =
-                self.link.publish(&wire::source_events_topic(&self.source, consumer), wire::encode(&event)).await?;
+            let message = self.encode(&subject, resource_id, wire::encode(&event)).await?;
+            let ack = self.link.publish(&wire::source_events_topic(&self.source, consumer), message).await?;
             pending.push((ack, "spec.delete"));
         }
         let sent = pending.len();
@@ -95,9 +108,11 @@ impl Resync {
                 .map(|(resource_id, status_hash)| StatusHash { resource_id, status_hash })
                 .collect();
             let topic = wire::source_events_topic(&self.source, consumer);
+            let subject = self.subject(consumer).await?;
             for batch in wire::batches(&hashes, self.limits.max_entries, self.limits.max_bytes) {
                 let event = wire::status_resync_event(&self.source, consumer, &StatusHashList { status_hashes: batch });
-                self.link.publish(&topic, wire::encode(&event)).await?.wait(self.ack_timeout).await?;
+                let message = self.encode(&subject, "", wire::encode(&event)).await?;
+                self.link.publish(&topic, message).await?.wait(self.ack_timeout).await?;
                 self.metrics.sent("status.resync");
                 sent += 1;
             }
@@ -105,5 +120,25 @@ impl Resync {
         self.metrics.resync("status_requested");
         tracing::info!(consumers = consumers.len(), messages = sent, "asked agents to resync statuses");
         Ok(sent)
+    }
+
+    /// The consumer as codec policies select it; nothing is read without codecs in force.
+    async fn subject(&self, consumer: &str) -> Result<Subject, DispatchError> {
+        if !self.codecs.active() {
+            return Ok(Subject::default());
+        }
+        Ok(codec::consumer_subject(&self.store, consumer).await?)
+    }
+
+    async fn encode(
+        &self,
+        subject: &Subject,
+        resource_id: &str,
+        message: wire::MqttMessage,
+    ) -> Result<wire::MqttMessage, DispatchError> {
+        self.codecs.encode(subject, message).await.map_err(|failure| {
+            self.metrics.encode_failures.inc();
+            DispatchError::Encode { id: resource_id.to_string(), failure }
+        })
     }
 }

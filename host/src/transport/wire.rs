@@ -39,6 +39,8 @@ pub mod ext {
     pub const STATUS_HASH: &str = "statushash";
     pub const METADATA: &str = "metadata";
     pub const LOG_TRACING: &str = "logtracing";
+    /// Maestro's own: the codecs that encoded the data, in order (see `transport::codec`).
+    pub const CODEC: &str = "maestrocodec";
 }
 
 #[derive(Debug, thiserror::Error)]
