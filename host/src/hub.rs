@@ -135,7 +135,12 @@ pub async fn start_with_transport(
         None => None,
     };
     let metrics = Arc::new(metrics);
+    let transport = match transport {
+        Some(transport) => Some(Transport::start(&transport, store.clone(), metrics.transport.clone()).await?),
+        None => None,
+    };
     let state = ApiState {
+        policy_push: transport.as_ref().map(Transport::policy_push),
         store: store.clone(),
         limits: Arc::new(config.limits.clone()),
         metrics: metrics.clone(),
@@ -145,10 +150,6 @@ pub async fn start_with_transport(
     let listener =
         TcpListener::bind(config.bind).await.map_err(|source| HubError::Bind { addr: config.bind, source })?;
     let addr = listener.local_addr().map_err(|source| HubError::Bind { addr: config.bind, source })?;
-    let transport = match transport {
-        Some(transport) => Some(Transport::start(&transport, store.clone(), metrics.transport.clone()).await?),
-        None => None,
-    };
     let (stop, stopped) = oneshot::channel::<()>();
     let app = api::router(state);
     let task = tokio::spawn(async move {

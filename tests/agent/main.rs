@@ -6,6 +6,7 @@
 mod deploy;
 mod fleet;
 mod lifecycle;
+mod plugins;
 mod resilience;
 mod strategies;
 mod wire;

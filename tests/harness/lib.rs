@@ -133,6 +133,19 @@ impl TestHub {
         hub
     }
 
+    /// A hub with both a setup of its own (plugins) and transport; waits for the broker.
+    pub async fn start_with_setup_and_transport(
+        backend: Backend,
+        setup: HubSetup,
+        transport: TransportConfig,
+    ) -> TestHub {
+        let hub = Self::start_full(backend, setup, Some(transport)).await;
+        if let Some(transport) = hub.hub.transport() {
+            transport.connected(Duration::from_secs(30)).await.expect("hub connects to the broker");
+        }
+        hub
+    }
+
     async fn start_full(backend: Backend, setup: HubSetup, transport: Option<TransportConfig>) -> TestHub {
         maestro::install_crypto_provider();
         let dir = tempfile::tempdir().expect("temp dir");

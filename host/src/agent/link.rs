@@ -14,10 +14,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use cloudevents::AttributesReader;
 use tokio::sync::{Notify, mpsc};
 
 use super::local::{LocalStore, PendingStatus};
 use super::reconcile::{Input, SpecInput};
+use crate::plugins::PluginRuntime;
 use crate::transport::agent_link::{ACK_TIMEOUT, BatchLimits};
 use crate::transport::mqtt::{MqttError, MqttLink, Received};
 use crate::transport::wire::{
@@ -47,6 +49,7 @@ pub struct LinkCounters {
     pub malformed_events: AtomicU64,
     pub statuses_sent: AtomicU64,
     pub resyncs_sent: AtomicU64,
+    pub policy_updates: AtomicU64,
 }
 
 /// Reads events from the broker, hands spec events to the reconciler; drops (and counts)
@@ -56,9 +59,23 @@ pub async fn receive(
     mut incoming: mpsc::Receiver<Received>,
     inputs: mpsc::Sender<Input>,
     counters: Arc<LinkCounters>,
+    plugins: Option<Arc<PluginRuntime>>,
 ) {
     while let Some(received) = incoming.recv().await {
-        let input = match wire::decode(received.message).and_then(|event| WorkEvent::from_event(&event)) {
+        let event = match wire::decode(received.message) {
+            Ok(event) if wire::is_policy_event(&event) => {
+                if let Some(input) = policies_input(&identity, plugins.as_deref(), &event, &counters)
+                    && inputs.send(input).await.is_err()
+                {
+                    break;
+                }
+                continue;
+            }
+            other => other,
+        };
+        // The hub sets `time` to when it wrote the bundle version (hooks time bake periods from it).
+        let written_unix_ms = event.as_ref().ok().and_then(|e| e.time().map(|t| t.timestamp_millis()));
+        let input = match event.and_then(|event| WorkEvent::from_event(&event)) {
             Ok(WorkEvent::Spec(spec)) => {
                 let deleting =
                     spec.deletion_timestamp.is_some() || spec.context.event_type.action == EventAction::Delete;
@@ -68,6 +85,7 @@ pub async fn receive(
                     original_source: identity.source.clone(),
                     deleting,
                     bundle: serde_json::to_value(&spec.bundle).unwrap_or_default(),
+                    written_unix_ms,
                 })
             }
             Ok(WorkEvent::StatusResync { hashes, .. }) => {
@@ -89,6 +107,42 @@ pub async fn receive(
     }
 }
 
+/// A `policies.update_request`: the stored policies go into the runtime at once (the next plugin
+/// call uses them); the reconciler is told so that it re-evaluates with them and the labels.
+fn policies_input(
+    identity: &Identity,
+    plugins: Option<&PluginRuntime>,
+    event: &cloudevents::Event,
+    counters: &LinkCounters,
+) -> Option<Input> {
+    let Some(runtime) = plugins else {
+        tracing::debug!(consumer = %identity.consumer, "ignored a plugin policy event: this agent runs no plugins");
+        return None;
+    };
+    match wire::policies_update_of(event) {
+        Ok(update) => {
+            let names: Vec<&str> = update.policies.iter().map(|p| p.name.as_str()).collect();
+            tracing::info!(consumer = %identity.consumer, policies = ?names, "plugin policies received from the hub");
+            runtime.set_stored_policies(update.policies);
+            counters.policy_updates.fetch_add(1, Ordering::Relaxed);
+            Some(Input::Policies(update.consumer_labels.into_iter().collect()))
+        }
+        Err(err) => {
+            let dropped = counters.malformed_events.fetch_add(1, Ordering::Relaxed) + 1;
+            tracing::warn!(consumer = %identity.consumer, error = %err, dropped, "dropped a malformed policy event");
+            None
+        }
+    }
+}
+
+/// Asks the hub for this consumer's plugin policies (when this agent runs plugins).
+async fn request_policies(identity: &Identity, link: &MqttLink) -> Result<(), LinkError> {
+    let event = wire::policies_resync_event(&identity.agent_source(), &identity.consumer);
+    let topic = wire::agent_events_topic(&identity.source, &identity.consumer);
+    link.publish(&topic, wire::encode(&event)).await?.wait(ACK_TIMEOUT).await?;
+    Ok(())
+}
+
 /// Sends `spec.resync_request` after every (re)connect and publishes pending statuses whenever
 /// the reconciler queues one, retrying with backoff while the broker is away.
 pub async fn publish(
@@ -97,6 +151,7 @@ pub async fn publish(
     local: LocalStore,
     outbox: Arc<Notify>,
     counters: Arc<LinkCounters>,
+    with_plugins: bool,
 ) {
     let mut state = link.state();
     let mut resynced_generation = None;
@@ -106,7 +161,8 @@ pub async fn publish(
         let now = *state.borrow_and_update();
         let mut healthy = now.connected;
         if now.connected && resynced_generation != Some(now.generation) {
-            match request_resync(&identity, &link, &local).await {
+            let policies = async { if with_plugins { request_policies(&identity, &link).await } else { Ok(()) } };
+            match policies.await.and(request_resync(&identity, &link, &local).await) {
                 Ok(count) => {
                     counters.resyncs_sent.fetch_add(1, Ordering::Relaxed);
                     tracing::info!(consumer = %identity.consumer, bundles = count, "connected; asked the hub to resync");

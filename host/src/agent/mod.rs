@@ -104,8 +104,11 @@ impl Agent {
         let link_counters = Arc::new(LinkCounters::default());
         let span = tracing::info_span!("agent", consumer = %consumer);
 
-        let (reconciler, feeds) =
+        let (mut reconciler, feeds) =
             Reconciler::new(client, local.clone(), outbox.clone(), config.value_cap, counters.clone());
+        if let Some(runtime) = &plugins {
+            reconciler = reconciler.with_plugins(&consumer, runtime.clone());
+        }
         let (inputs_tx, inputs_rx) = mpsc::channel(1024);
         let reconcile = tokio::spawn(reconciler.run(inputs_rx, feeds).instrument(span.clone()));
 
@@ -119,10 +122,12 @@ impl Agent {
         let topic = wire::source_events_topic(&config.source, &consumer);
         let link = Arc::new(MqttLink::start(&mqtt, vec![topic], incoming_tx)?);
         let receive = tokio::spawn(
-            link::receive(identity.clone(), incoming, inputs_tx, link_counters.clone()).instrument(span.clone()),
+            link::receive(identity.clone(), incoming, inputs_tx, link_counters.clone(), plugins.clone())
+                .instrument(span.clone()),
         );
         let publish = tokio::spawn(
-            link::publish(identity, link.clone(), local.clone(), outbox, link_counters.clone()).instrument(span),
+            link::publish(identity, link.clone(), local.clone(), outbox, link_counters.clone(), plugins.is_some())
+                .instrument(span),
         );
         tracing::info!(consumer = %consumer, broker = %mqtt.url, source = %config.source, "agent started");
         Ok(RunningAgent { consumer, link, local, receive, publish, reconcile, counters, link_counters, plugins })
@@ -160,6 +165,11 @@ impl RunningAgent {
     /// Spec events dropped because they could not be read.
     pub fn malformed_events(&self) -> u64 {
         self.link_counters.malformed_events.load(Ordering::Relaxed)
+    }
+
+    /// Plugin policy updates received from the hub and put in force.
+    pub fn policy_updates(&self) -> u64 {
+        self.link_counters.policy_updates.load(Ordering::Relaxed)
     }
 
     pub fn statuses_sent(&self) -> u64 {

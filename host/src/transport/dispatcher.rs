@@ -92,7 +92,9 @@ pub async fn publish_bundle(
         metadata: work_metadata(bundle),
         bundle: &payload,
     };
-    let event = wire::spec_event(source, &request);
+    let mut event = wire::spec_event(source, &request);
+    // The occurrence is the write: agents' hooks time bake periods from it (also on resync).
+    cloudevents::AttributesWriter::set_time(&mut event, Some(bundle.updated_at));
     let topic = wire::source_events_topic(source, &bundle.consumer_name);
     let ack = link.publish(&topic, wire::encode(&event)).await?;
     Ok((ack, wire::EventType::new(wire::Subresource::Spec, action).label()))

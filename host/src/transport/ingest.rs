@@ -17,6 +17,7 @@ use crate::store::Store;
 use crate::store::status::{ReportedStatus, StatusOutcome};
 
 pub struct Ingest {
+    pub policies: Arc<super::policies::PolicyPush>,
     pub store: Arc<Store>,
     pub metrics: TransportMetrics,
     pub resync: Arc<Resync>,
@@ -59,7 +60,12 @@ impl Ingest {
             let detail = format!("{} bytes, limit {}", received.payload_bytes, self.max_payload_bytes);
             return self.drop_event("too large", &consumer, &detail);
         }
-        let event = match wire::decode(received.message).and_then(|event| WorkEvent::from_event(&event)) {
+        let event = match wire::decode(received.message) {
+            Ok(event) if wire::is_policy_event(&event) => return self.policy_event(&consumer, &event),
+            Ok(event) => WorkEvent::from_event(&event),
+            Err(err) => Err(err),
+        };
+        let event = match event {
             Ok(event) => event,
             Err(err) => return self.drop_event(wire_reason(&err), &consumer, &err),
         };
@@ -80,6 +86,18 @@ impl Ingest {
                 self.drop_event("hub event on agent topic", &consumer, &"spec events go from hub to agent")
             }
         }
+    }
+
+    /// An agent asking for its plugin policies; answered beside the link, like a spec resync.
+    fn policy_event(&self, consumer: &str, event: &cloudevents::Event) {
+        use cloudevents::AttributesReader;
+        if event.ty() != wire::POLICIES_RESYNC {
+            return self.drop_event("hub event on agent topic", consumer, &"policy updates go from hub to agent");
+        }
+        self.metrics.received("policies.resync");
+        let policies = self.policies.clone();
+        let consumer = consumer.to_string();
+        tokio::spawn(async move { policies.answer_resync(&consumer).await });
     }
 
     async fn record(&self, consumer: &str, event: &StatusEvent) {

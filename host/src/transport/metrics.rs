@@ -35,6 +35,12 @@ pub struct TransportMetrics {
     pub resyncs: Family<ResyncLabels, Counter>,
     pub broker_connected: Gauge,
     pub broker_connects: Counter,
+    pub policy_updates: Family<OutcomeLabels, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    pub outcome: &'static str,
 }
 
 impl TransportMetrics {
@@ -68,6 +74,15 @@ impl TransportMetrics {
             "Completed connections to the MQTT broker (reconnects included)",
             self.broker_connects.clone(),
         );
+        sub.register(
+            "policy_updates",
+            "Fan-outs of plugin policies to agents (resync answers, policy and label changes), by outcome",
+            self.policy_updates.clone(),
+        );
+    }
+
+    pub fn policy_update(&self, outcome: &'static str) {
+        self.policy_updates.get_or_create(&OutcomeLabels { outcome }).inc();
     }
 
     pub fn drop_event(&self, reason: &'static str) {
