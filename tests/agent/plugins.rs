@@ -173,3 +173,20 @@ async fn the_canary_gate_lets_a_canary_labelled_cluster_apply_first() {
     fleet.bundle_status(&id, "applied", |s| held_reason(s).is_none()).await;
     fleet.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_without_plugins_ignores_policy_updates_and_keeps_serving() {
+    let fleet = Fleet::start().await;
+    // A label change sends the consumer a policy update (the hub awaits the broker's ack, and
+    // the bundle's spec event follows it on the same topic).
+    let path = format!("/api/maestro/v1/consumers/{CONSUMER}");
+    let reply = fleet.hub.patch(&path, &json!({"labels": {"env": "prod"}})).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(fleet.hub.metric("maestro_transport_policy_updates_total{outcome=\"sent\"}").await, 1.0);
+    let id = fleet.create_bundle("cm", json!({"manifests": [config_map("plain", "1")]})).await;
+    fleet.object(&fleet.config_maps(), "plain", "applied", |o| o.is_some()).await;
+    fleet.bundle_status(&id, "reported", |s| condition(&s["conditions"], "Applied").is_some()).await;
+    assert_eq!(fleet.agent().malformed_events(), 0, "a policy event is not a malformed spec event");
+    assert_eq!(fleet.agent().policy_updates(), 0);
+    fleet.stop().await;
+}

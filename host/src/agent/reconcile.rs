@@ -346,6 +346,8 @@ impl Reconciler {
             state.deleting = true;
             state.version = input.version;
             state.attempt = 0;
+            // A version held back from applying is moot now; the delete hooks decide afresh.
+            state.hold = None;
             self.save(&input.id, &state).await;
             self.bundles.insert(input.id.clone(), state);
             self.delete_bundle(&input.id).await;

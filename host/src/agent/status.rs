@@ -714,4 +714,66 @@ mod tests {
         assert_eq!(condition_of(&status, "Drifted")["status"], "True");
         assert_eq!(condition_of(&status, "Drifted")["reason"], "DriftReported");
     }
+
+    fn with_plugin(plan: &ManifestPlan, live: &Live, plugin: &PluginFeedback) -> Value {
+        let applied = applied();
+        let obs = Observation {
+            plan,
+            resource: None,
+            applied: &applied,
+            live,
+            drift: None,
+            removal: None,
+            plugin: Some(plugin),
+        };
+        manifest_status(obs, None, NOW, 100)
+    }
+
+    #[test]
+    fn plugin_values_join_the_built_in_ones_typed_and_capped() {
+        let plan = plan_with(vec![FeedbackRule::WellKnownStatus]);
+        let values = vec![
+            ("count".to_string(), plugin_value(PluginValue::Integer(3), 100)),
+            ("long".to_string(), plugin_value(PluginValue::Text("y".repeat(500)), 100)),
+            ("raw".to_string(), plugin_value(PluginValue::JsonRaw("{\"a\":1}".into()), 100)),
+            ("not-json".to_string(), plugin_value(PluginValue::JsonRaw("{nope".into()), 100)),
+        ];
+        let status = with_plugin(&plan, &deployment(2), &PluginFeedback::Report { values, health: None });
+        let values = status["statusFeedback"]["values"].as_array().unwrap();
+        assert!(values.iter().any(|v| v["name"] == "ReadyReplicas"), "built-in values stay: {values:?}");
+        let named = |name: &str| values.iter().find(|v| v["name"] == name).unwrap()["fieldValue"].clone();
+        assert_eq!(named("count"), json!({"type": "Integer", "integer": 3}));
+        assert!(named("long")["string"].as_str().unwrap().ends_with(TRUNCATION_MARKER));
+        assert_eq!(named("raw"), json!({"type": "JsonRaw", "jsonRaw": "{\"a\":1}"}));
+        assert_eq!(named("not-json")["type"], "String");
+        assert_eq!(condition_of(&status, "Available")["reason"], "ResourceAvailable", "no health: built-in stays");
+    }
+
+    #[test]
+    fn plugin_health_decides_availability_and_a_failure_unsyncs_the_feedback() {
+        let plan = plan_with(vec![]);
+        let health = |state, message: &str| PluginFeedback::Report {
+            values: vec![],
+            health: Some((state, message.to_string())),
+        };
+        let degraded = with_plugin(&plan, &deployment(2), &health(PluginHealth::Degraded, "1 of 2 pods crash"));
+        let available = condition_of(&degraded, "Available");
+        assert_eq!(
+            (available["status"].as_str(), available["message"].as_str()),
+            (Some("False"), Some("1 of 2 pods crash"))
+        );
+        let healthy = with_plugin(&plan, &deployment(1), &health(PluginHealth::Healthy, ""));
+        assert_eq!(condition_of(&healthy, "Available")["status"], "True", "the plugin knows better");
+        let rolling = with_plugin(&plan, &deployment(2), &health(PluginHealth::Progressing, "rolling"));
+        assert_eq!(condition_of(&rolling, "Available")["status"], "Unknown");
+        let still = with_plugin(&plan, &deployment(1), &health(PluginHealth::Progressing, "rolling"));
+        assert_eq!(condition_of(&still, "Available")["reason"], "ResourceNotAvailable");
+
+        let failed = with_plugin(&plan, &deployment(2), &PluginFeedback::Failed("plugin 'x' trapped".into()));
+        let synced = condition_of(&failed, "StatusFeedbackSynced");
+        assert_eq!(
+            (synced["status"].as_str(), synced["message"].as_str()),
+            (Some("False"), Some("plugin 'x' trapped"))
+        );
+    }
 }

@@ -11,6 +11,9 @@
 //!            current version only ─▶ resource_bundles.status; `Deleted` ─▶ purge (two-phase delete)
 //!     resync: agent's spec.resync_request ─▶ re-send what is newer or deleting;
 //!             hub's status.resync_request (start, reconnect) ─▶ agents re-send differing statuses
+//!     plugin policies (Maestro's own types): agent's policies.resync_request, or a policy or
+//!             consumer-label change through the API ─▶ policies.update_request to the consumers
+//!             concerned (`policies`)
 //! ```
 //!
 //! Modules: [`wire`] (event types, topics, payloads, the MQTT 5 binding of `cloudevents-sdk`),
