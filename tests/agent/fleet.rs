@@ -75,6 +75,40 @@ impl Fleet {
         fleet
     }
 
+    /// Another consumer with `labels`, its own simulated cluster and agent, on this hub and
+    /// broker, running the same plugins as the first agent.
+    pub async fn extra_cluster(&self, consumer: &str, labels: Value) -> ExtraCluster {
+        let reply = self.hub.post("/api/maestro/v1/consumers", &json!({"name": consumer, "labels": labels})).await;
+        assert_eq!(reply.status, 201, "{}", reply.body);
+        let options = SimOptions { ready_delay: Duration::from_millis(100), ..Default::default() };
+        let sim = SimCluster::start(options).await.expect("simulated cluster starts");
+        let data = tempfile::tempdir().expect("temp dir");
+        let plugins = self.agent_plugins.as_ref().map(|dir| {
+            let copy = tempfile::tempdir().expect("plugin dir");
+            for entry in std::fs::read_dir(dir.path()).expect("plugin dir").flatten() {
+                if entry.path().extension().is_some_and(|e| e == "wasm") {
+                    std::fs::copy(entry.path(), copy.path().join(entry.file_name())).expect("copy plugin");
+                }
+            }
+            copy
+        });
+        let mut config = AgentConfig::new(
+            consumer,
+            MqttConfig::new(self.broker.clone(), ""),
+            sim.config().expect("kube config"),
+            data.path().to_path_buf(),
+        );
+        config.source = self.source.clone();
+        config.plugins = plugins.as_ref().map(|dir| plugin_config(dir.path()));
+        let agent = Agent::start(config).await.expect("agent starts");
+        agent.connected(Duration::from_secs(30)).await.expect("agent connects to the broker");
+        if agent.plugins().is_some() {
+            eventually("the agent's first plugin policies", || async { (agent.policy_updates() > 0).then_some(()) })
+                .await;
+        }
+        ExtraCluster { sim, agent, _dirs: (data, plugins) }
+    }
+
     pub async fn start_agent(&mut self) {
         let mut config = AgentConfig::new(
             CONSUMER,
@@ -196,6 +230,31 @@ impl Fleet {
             check(object.as_ref()).then_some(object)
         })
         .await
+    }
+}
+
+/// A second cluster of a [`Fleet`]: its simulator and agent.
+pub struct ExtraCluster {
+    pub sim: RunningSim,
+    pub agent: RunningAgent,
+    _dirs: (tempfile::TempDir, Option<tempfile::TempDir>),
+}
+
+impl ExtraCluster {
+    pub fn config_maps(&self) -> Api<DynamicObject> {
+        let resource = ApiResource {
+            group: String::new(),
+            version: "v1".into(),
+            api_version: "v1".into(),
+            kind: "ConfigMap".into(),
+            plural: "configmaps".into(),
+        };
+        Api::namespaced_with(self.sim.client().expect("kube client"), "default", &resource)
+    }
+
+    pub async fn stop(self) {
+        self.agent.shutdown().await;
+        let _ = self.sim.shutdown().await;
     }
 }
 

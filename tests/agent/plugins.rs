@@ -82,6 +82,14 @@ async fn feedback_plugins_follow_the_policies_the_hub_sends_and_their_failure_mo
     assert_eq!(available["message"], "1 of 1 replicas available");
     assert_eq!(manifest_condition(&status, "web", "StatusFeedbackSynced").expect("synced")["status"], "True");
 
+    // Replaced to select another consumer: this agent was matched before, so it hears of it.
+    let mut elsewhere = feedback_policy("rollout-health", "fail-open");
+    elsewhere["selector"] = json!({"consumers": ["elsewhere"]});
+    replace_policy(&fleet, elsewhere).await;
+    fleet.bundle_status(&id, "the values gone", |s| value(s, "web", "availableReplicas").is_none()).await;
+    replace_policy(&fleet, feedback_policy("rollout-health", "fail-open")).await;
+    fleet.bundle_status(&id, "the values back", |s| value(s, "web", "availableReplicas").is_some()).await;
+
     // Deleted over REST: the values stop.
     delete_policy(&fleet, "feedback").await;
     fleet
@@ -158,19 +166,32 @@ async fn the_maintenance_window_holds_applies_and_deletes_until_it_opens() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_canary_gate_lets_a_canary_labelled_cluster_apply_first() {
     let fleet = Fleet::start_with_plugins(&["canary-gate"]).await;
-    create_policy(&fleet, hook_policy("canary-gate", json!({"bake_minutes": 30}))).await;
+    let canary = fleet.extra_cluster("canary1", json!({"maestro.io/canary": "true"})).await;
+    let mut policy = hook_policy("canary-gate", json!({"bake_minutes": 30}));
+    policy["selector"] = json!({});
+    create_policy(&fleet, policy).await;
 
-    // Not a canary: the fresh version bakes for 30 minutes first.
+    // The canary applies the fresh version at once; the other cluster lets it bake 30 minutes.
+    let reply = fleet
+        .hub
+        .post(
+            "/api/maestro/v1/resource-bundles",
+            &json!({"consumer_name": "canary1", "manifests": [config_map("rollout", "1")]}),
+        )
+        .await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
     let id = fleet.create_bundle("cm", json!({"manifests": [config_map("rollout", "1")]})).await;
+    fleet.object(&canary.config_maps(), "rollout", "applied on the canary", |o| o.is_some()).await;
     fleet.bundle_status(&id, "held until baked", |s| held_reason(s) == Some("RequeuedByHook")).await;
     assert!(fleet.config_maps().get_opt("rollout").await.expect("cluster answers").is_none());
 
-    // Labelled a canary over REST: the labels reach the agent and it goes first.
+    // Labelled a canary over REST: the labels reach its agent and it applies too.
     let path = format!("/api/maestro/v1/consumers/{CONSUMER}");
     let reply = fleet.hub.patch(&path, &json!({"labels": {"maestro.io/canary": "true"}})).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     fleet.object(&fleet.config_maps(), "rollout", "applied as a canary", |o| o.is_some()).await;
     fleet.bundle_status(&id, "applied", |s| held_reason(s).is_none()).await;
+    canary.stop().await;
     fleet.stop().await;
 }
 
