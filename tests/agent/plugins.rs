@@ -196,6 +196,38 @@ async fn the_canary_gate_lets_a_canary_labelled_cluster_apply_first() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_before_apply_hook_changes_what_is_applied_and_a_failing_before_delete_keeps_the_objects() {
+    let fleet = Fleet::start_with_plugins(&["hooks-basic"]).await;
+    create_policy(&fleet, hook_policy("hooks-basic", json!({}))).await;
+    let mut protected = config_map("kept", "1");
+    protected["metadata"]["annotations"] = json!({"maestro.io/protect": "yes"});
+    let id = fleet.create_bundle("cm", json!({"manifests": [protected]})).await;
+
+    // Applied as the hook changed it, and not seen as drift afterwards.
+    let hooked = |o: Option<&Value>| o.is_some_and(|o| o["metadata"]["labels"]["maestro.io/hooked"] == "true");
+    fleet.object(&fleet.config_maps(), "kept", "the hook's label", hooked).await;
+    let status = fleet
+        .bundle_status(&id, "applied", |s| {
+            condition(&s["conditions"], "Applied").is_some_and(|c| c["status"] == "True")
+        })
+        .await;
+    assert!(manifest_condition(&status, "kept", "Drifted").is_none(), "{status}");
+
+    // The delete hook fails for a protected manifest: reported, and the object stays...
+    fleet.delete_bundle(&id).await;
+    let status = fleet.bundle_status(&id, "delete refused", |s| held_reason(s) == Some("DeleteFailedByHook")).await;
+    let held = condition(&status["conditions"], "Held").expect("Held");
+    assert_eq!(held["message"], "bundle is protected", "the hook's own reason");
+    assert!(fleet.config_maps().get_opt("kept").await.expect("cluster answers").is_some());
+
+    // ...until the policy goes: then the delete goes through.
+    delete_policy(&fleet, "hook").await;
+    fleet.bundle_purged(&id).await;
+    fleet.object(&fleet.config_maps(), "kept", "deleted", |o| o.is_none()).await;
+    fleet.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_without_plugins_ignores_policy_updates_and_keeps_serving() {
     let fleet = Fleet::start().await;
     // A label change sends the consumer a policy update (the hub awaits the broker's ack, and
