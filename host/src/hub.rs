@@ -135,6 +135,9 @@ pub async fn start_with_transport(
         None => None,
     };
     let metrics = Arc::new(metrics);
+    let listener =
+        TcpListener::bind(config.bind).await.map_err(|source| HubError::Bind { addr: config.bind, source })?;
+    let addr = listener.local_addr().map_err(|source| HubError::Bind { addr: config.bind, source })?;
     let transport = match transport {
         Some(transport) => Some(Transport::start(&transport, store.clone(), metrics.transport.clone()).await?),
         None => None,
@@ -147,9 +150,6 @@ pub async fn start_with_transport(
         auth: Arc::new(auth),
         plugins,
     };
-    let listener =
-        TcpListener::bind(config.bind).await.map_err(|source| HubError::Bind { addr: config.bind, source })?;
-    let addr = listener.local_addr().map_err(|source| HubError::Bind { addr: config.bind, source })?;
     let (stop, stopped) = oneshot::channel::<()>();
     let app = api::router(state);
     let task = tokio::spawn(async move {
