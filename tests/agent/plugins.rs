@@ -147,9 +147,19 @@ async fn the_maintenance_window_holds_applies_and_deletes_until_it_opens() {
     assert_eq!((applied["status"].as_str(), applied["reason"].as_str()), (Some("False"), Some("RequeuedByHook")));
     assert!(fleet.config_maps().get_opt("windowed").await.expect("cluster answers").is_none());
 
+    // A restarted agent restores the held version through the same hook (it kept the policies):
+    // by the time a later bundle is reported held, the restore is done and wrote nothing.
+    let mut fleet = fleet;
+    fleet.stop_agent().await;
+    fleet.start_agent().await;
+    let later = fleet.create_bundle("later", json!({"manifests": [config_map("later", "1")]})).await;
+    fleet.bundle_status(&later, "held by the hook", |s| held_reason(s) == Some("RequeuedByHook")).await;
+    assert_eq!(fleet.agent().applies(), 0, "nothing was written outside the window");
+
     // The window opens (a policy change the agent receives): the requeued version applies.
     replace_policy(&fleet, hook_policy("maintenance-window", open)).await;
     fleet.object(&fleet.config_maps(), "windowed", "applied once open", |o| o.is_some()).await;
+    fleet.object(&fleet.config_maps(), "later", "applied once open", |o| o.is_some()).await;
     fleet.bundle_status(&id, "no longer held", |s| held_reason(s).is_none()).await;
 
     // Deletes are gated too: the object stays until the window opens again.

@@ -10,6 +10,7 @@
 //! Statuses are read from the local store and removed from it only after the broker's
 //! acknowledgement, so a broker outage loses nothing: they are sent when it is back.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -23,7 +24,8 @@ use crate::plugins::PluginRuntime;
 use crate::transport::agent_link::{ACK_TIMEOUT, BatchLimits};
 use crate::transport::mqtt::{MqttError, MqttLink, Received};
 use crate::transport::wire::{
-    self, EventAction, ManifestBundleStatus, ResourceVersion, ResourceVersionList, StatusReport, WorkEvent,
+    self, EventAction, ManifestBundleStatus, PoliciesUpdate, ResourceVersion, ResourceVersionList, StatusReport,
+    WorkEvent,
 };
 
 /// Longest pause between attempts to flush pending statuses while the broker is away.
@@ -59,12 +61,12 @@ pub async fn receive(
     mut incoming: mpsc::Receiver<Received>,
     inputs: mpsc::Sender<Input>,
     counters: Arc<LinkCounters>,
-    plugins: Option<Arc<PluginRuntime>>,
+    plugins: Option<AgentPlugins>,
 ) {
     while let Some(received) = incoming.recv().await {
         let event = match wire::decode(received.message) {
             Ok(event) if wire::is_policy_event(&event) => {
-                if let Some(input) = policies_input(&identity, plugins.as_deref(), &event, &counters)
+                if let Some(input) = policies_input(&identity, plugins.as_ref(), &event, &counters).await
                     && inputs.send(input).await.is_err()
                 {
                     break;
@@ -107,15 +109,51 @@ pub async fn receive(
     }
 }
 
+/// The agent's plugin runtime and where the hub's last policy update is kept.
+#[derive(Clone)]
+pub struct AgentPlugins {
+    pub runtime: Arc<PluginRuntime>,
+    /// `agent-<consumer>.policies.json` in the data directory: read at start, so that bundles
+    /// restored from the local store go through the same hooks before the hub answers.
+    pub saved: PathBuf,
+}
+
+impl AgentPlugins {
+    /// The update saved by an earlier run, if any (an unreadable one is ignored: the hub's
+    /// answer to the resync replaces it).
+    pub async fn load(&self) -> Option<PoliciesUpdate> {
+        let bytes = tokio::fs::read(&self.saved).await.ok()?;
+        match serde_json::from_slice(&bytes) {
+            Ok(update) => Some(update),
+            Err(err) => {
+                tracing::warn!(file = %self.saved.display(), error = %err, "ignored unreadable saved plugin policies");
+                None
+            }
+        }
+    }
+
+    async fn save(&self, update: &PoliciesUpdate) {
+        let tmp = self.saved.with_extension("json.tmp");
+        let written = async {
+            tokio::fs::write(&tmp, serde_json::to_vec(update).unwrap_or_default()).await?;
+            tokio::fs::rename(&tmp, &self.saved).await
+        };
+        if let Err(err) = written.await {
+            tracing::warn!(file = %self.saved.display(), error = %err, "cannot save plugin policies; a restart waits for the hub's");
+        }
+    }
+}
+
 /// A `policies.update_request`: the stored policies go into the runtime at once (the next plugin
-/// call uses them); the reconciler is told so that it re-evaluates with them and the labels.
-fn policies_input(
+/// call uses them) and to disk; the reconciler is told so that it re-evaluates with them and the
+/// labels.
+async fn policies_input(
     identity: &Identity,
-    plugins: Option<&PluginRuntime>,
+    plugins: Option<&AgentPlugins>,
     event: &cloudevents::Event,
     counters: &LinkCounters,
 ) -> Option<Input> {
-    let Some(runtime) = plugins else {
+    let Some(plugins) = plugins else {
         tracing::debug!(consumer = %identity.consumer, "ignored a plugin policy event: this agent runs no plugins");
         return None;
     };
@@ -123,7 +161,8 @@ fn policies_input(
         Ok(update) => {
             let names: Vec<&str> = update.policies.iter().map(|p| p.name.as_str()).collect();
             tracing::info!(consumer = %identity.consumer, policies = ?names, "plugin policies received from the hub");
-            runtime.set_stored_policies(update.policies);
+            plugins.save(&update).await;
+            plugins.runtime.set_stored_policies(update.policies);
             counters.policy_updates.fetch_add(1, Ordering::Relaxed);
             Some(Input::Policies(update.consumer_labels.into_iter().collect()))
         }

@@ -106,8 +106,17 @@ impl Agent {
 
         let (mut reconciler, feeds) =
             Reconciler::new(client, local.clone(), outbox.clone(), config.value_cap, counters.clone());
-        if let Some(runtime) = &plugins {
-            reconciler = reconciler.with_plugins(&consumer, runtime.clone());
+        let agent_plugins = plugins.as_ref().map(|runtime| link::AgentPlugins {
+            runtime: runtime.clone(),
+            saved: config.data_dir.join(format!("agent-{consumer}.policies.json")),
+        });
+        if let Some(agent_plugins) = &agent_plugins {
+            let mut labels = Vec::new();
+            if let Some(saved) = agent_plugins.load().await {
+                agent_plugins.runtime.set_stored_policies(saved.policies);
+                labels = saved.consumer_labels.into_iter().collect();
+            }
+            reconciler = reconciler.with_plugins(&consumer, agent_plugins.runtime.clone(), labels);
         }
         let (inputs_tx, inputs_rx) = mpsc::channel(1024);
         let reconcile = tokio::spawn(reconciler.run(inputs_rx, feeds).instrument(span.clone()));
@@ -122,7 +131,7 @@ impl Agent {
         let topic = wire::source_events_topic(&config.source, &consumer);
         let link = Arc::new(MqttLink::start(&mqtt, vec![topic], incoming_tx)?);
         let receive = tokio::spawn(
-            link::receive(identity.clone(), incoming, inputs_tx, link_counters.clone(), plugins.clone())
+            link::receive(identity.clone(), incoming, inputs_tx, link_counters.clone(), agent_plugins)
                 .instrument(span.clone()),
         );
         let publish = tokio::spawn(

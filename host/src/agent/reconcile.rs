@@ -266,8 +266,15 @@ impl Reconciler {
     }
 
     /// Runs the consumer's status-feedback plugins and reconcile hooks with `runtime`.
-    pub fn with_plugins(mut self, consumer: &str, runtime: Arc<PluginRuntime>) -> Reconciler {
+    /// `labels` are the consumer's as last known (the hub sends them again on connect).
+    pub fn with_plugins(
+        mut self,
+        consumer: &str,
+        runtime: Arc<PluginRuntime>,
+        labels: Vec<(String, String)>,
+    ) -> Reconciler {
         self.subject.consumer = consumer.to_owned();
+        self.subject.labels = labels;
         self.plugins = Some(runtime);
         self
     }
