@@ -90,6 +90,15 @@ impl Hold {
     }
 }
 
+/// When a version the hooks held back is put to them again (besides new policies, which always
+/// ask again, and a new version, which replaces it).
+#[derive(Debug, Clone, Copy)]
+enum AskAgain {
+    After(Duration),
+    WithBackoff,
+    OnChange,
+}
+
 /// Shortest and longest wait a hook's requeue gets: never a busy loop, and a hook's answer is
 /// asked again at least hourly (policy changes re-ask at once).
 const MIN_REQUEUE: Duration = Duration::from_millis(250);
@@ -915,23 +924,26 @@ impl Reconciler {
     }
 
     /// Runs the before-apply hooks; `Some` when they hold this version back, with when to ask
-    /// again (`None`: after the next backoff step). Manifests a hook changed replace the ones to
+    /// again. Manifests a hook changed replace the ones to
     /// apply (the local store keeps the hub's, so a restart asks the hooks again).
-    async fn before_apply(&self, id: &str, state: &mut BundleState) -> Option<(Hold, Option<Duration>)> {
+    async fn before_apply(&self, id: &str, state: &mut BundleState) -> Option<(Hold, AskAgain)> {
         let runtime = self.runtime_for(World::ReconcileHook)?;
         let sent = Self::hook_bundle(state);
         let original = sent.manifests.clone();
         let manifests = match runtime.before_apply(self.subject_for(id, state.version), sent).await {
             BeforeApplyOutcome::Proceed(manifests) => manifests,
-            BeforeApplyOutcome::Skip(why) => return Some((Hold::Skipped(why), Some(Duration::MAX))),
-            BeforeApplyOutcome::Requeue(ms) => return Some((Hold::Waiting, Some(requeue_delay(ms)))),
-            BeforeApplyOutcome::Fail(why) => return Some((Hold::Failed(why), None)),
+            BeforeApplyOutcome::Skip(why) => return Some((Hold::Skipped(why), AskAgain::OnChange)),
+            BeforeApplyOutcome::Requeue(ms) => return Some((Hold::Waiting, AskAgain::After(requeue_delay(ms)))),
+            BeforeApplyOutcome::Fail(why) => return Some((Hold::Failed(why), AskAgain::WithBackoff)),
         };
         state.hold = None;
         if manifests != original {
             let parsed: Result<Vec<Value>, _> = manifests.iter().map(|m| serde_json::from_str(m)).collect();
             let Ok(parsed) = parsed else {
-                return Some((Hold::Failed("a before-apply hook returned a manifest that is not JSON".into()), None));
+                return Some((
+                    Hold::Failed("a before-apply hook returned a manifest that is not JSON".into()),
+                    AskAgain::WithBackoff,
+                ));
             };
             let mut bundle = state.bundle.clone();
             bundle["manifests"] = Value::Array(parsed);
@@ -944,7 +956,7 @@ impl Reconciler {
 
     /// Records a version the hooks hold back: nothing is written, every manifest and the
     /// bundle's `Held` condition say why. A skip waits for a new version or new policies.
-    async fn hold_apply(&mut self, id: &str, mut state: BundleState, (hold, retry): (Hold, Option<Duration>)) {
+    async fn hold_apply(&mut self, id: &str, mut state: BundleState, (hold, again): (Hold, AskAgain)) {
         let (reason, message) = hold.describe();
         tracing::info!(reason, message = %message, "a reconcile hook holds this version back");
         let result = match hold {
@@ -962,8 +974,10 @@ impl Reconciler {
         self.save(id, &state).await;
         self.bundles.insert(id.to_owned(), state);
         self.refresh_status(id).await;
-        if retry != Some(Duration::MAX) {
-            self.schedule_retry_in(id, retry);
+        match again {
+            AskAgain::After(delay) => self.schedule_retry_in(id, Some(delay)),
+            AskAgain::WithBackoff => self.schedule_retry_in(id, None),
+            AskAgain::OnChange => {}
         }
     }
 
