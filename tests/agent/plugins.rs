@@ -5,7 +5,7 @@
 use chrono::{Duration as Span, Utc};
 use serde_json::{Value, json};
 
-use crate::fleet::{CONSUMER, Fleet, condition, config_map, manifest_status};
+use crate::fleet::{CONSUMER, Fleet, condition, config_map, data_key, manifest_status};
 
 const POLICIES: &str = "/api/maestro/v1/plugin-policies";
 
@@ -201,6 +201,19 @@ async fn the_canary_gate_lets_a_canary_labelled_cluster_apply_first() {
     assert_eq!(reply.status, 200, "{}", reply.body);
     fleet.object(&fleet.config_maps(), "rollout", "applied as a canary", |o| o.is_some()).await;
     fleet.bundle_status(&id, "applied", |s| held_reason(s).is_none()).await;
+
+    // A version held back is released when the policy goes.
+    let reply = fleet.hub.patch(&path, &json!({"labels": {}})).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    fleet.replace_bundle(&id, 1, json!({"manifests": [config_map("rollout", "2")]})).await;
+    fleet
+        .bundle_status(&id, "version 2 held", |s| {
+            held_reason(s) == Some("RequeuedByHook") && s["conditions"][0]["observedGeneration"] == 2
+        })
+        .await;
+    delete_policy(&fleet, "hook").await;
+    fleet.object(&fleet.config_maps(), "rollout", "version 2 applied", |o| data_key(o) == Some("2")).await;
+    fleet.bundle_status(&id, "no longer held", |s| held_reason(s).is_none()).await;
     canary.stop().await;
     fleet.stop().await;
 }

@@ -391,6 +391,8 @@ impl Reconciler {
             self.hold_apply(id, state, hold).await;
             return;
         }
+        // Also when the hook that held it is no longer in force.
+        state.hold = None;
         for ordinal in 0..state.objects.len() {
             let plan = state.spec.manifests[ordinal].clone();
             self.apply_object(id, &plan, &mut state.objects[ordinal]).await;
@@ -501,6 +503,9 @@ impl Reconciler {
     async fn delete_bundle(&mut self, id: &str) {
         if !self.before_delete(id).await {
             return;
+        }
+        if let Some(state) = self.bundles.get_mut(id) {
+            state.hold = None;
         }
         let Some(mut state) = self.bundles.remove(id) else { return };
         let policy = state.spec.delete.clone();
@@ -924,8 +929,8 @@ impl Reconciler {
     }
 
     /// Runs the before-apply hooks; `Some` when they hold this version back, with when to ask
-    /// again. Manifests a hook changed replace the ones to
-    /// apply (the local store keeps the hub's, so a restart asks the hooks again).
+    /// again. Manifests a hook changed replace the ones to apply (the local store keeps the
+    /// hub's, so a restart asks the hooks again).
     async fn before_apply(&self, id: &str, state: &mut BundleState) -> Option<(Hold, AskAgain)> {
         let runtime = self.runtime_for(World::ReconcileHook)?;
         let sent = Self::hook_bundle(state);
@@ -936,7 +941,6 @@ impl Reconciler {
             BeforeApplyOutcome::Requeue(ms) => return Some((Hold::Waiting, AskAgain::After(requeue_delay(ms)))),
             BeforeApplyOutcome::Fail(why) => return Some((Hold::Failed(why), AskAgain::WithBackoff)),
         };
-        state.hold = None;
         if manifests != original {
             let parsed: Result<Vec<Value>, _> = manifests.iter().map(|m| serde_json::from_str(m)).collect();
             let Ok(parsed) = parsed else {
