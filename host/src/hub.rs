@@ -146,19 +146,20 @@ pub async fn start_with_transport(
     let metrics = Arc::new(metrics);
     let codecs = crate::transport::codec::Codecs::new(plugins.clone());
     let policy_sync = plugins.clone().map(|runtime| tokio::spawn(follow_stored_policies(store.clone(), runtime)));
-    let state = ApiState {
-        store: store.clone(),
-        limits: Arc::new(config.limits.clone()),
-        metrics: metrics.clone(),
-        auth: Arc::new(auth),
-        plugins,
-    };
     let listener =
         TcpListener::bind(config.bind).await.map_err(|source| HubError::Bind { addr: config.bind, source })?;
     let addr = listener.local_addr().map_err(|source| HubError::Bind { addr: config.bind, source })?;
     let transport = match transport {
         Some(transport) => Some(Transport::start(&transport, store.clone(), metrics.transport.clone(), codecs).await?),
         None => None,
+    };
+    let state = ApiState {
+        policy_push: transport.as_ref().map(Transport::policy_push),
+        store: store.clone(),
+        limits: Arc::new(config.limits.clone()),
+        metrics: metrics.clone(),
+        auth: Arc::new(auth),
+        plugins,
     };
     let (stop, stopped) = oneshot::channel::<()>();
     let app = api::router(state);

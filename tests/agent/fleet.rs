@@ -2,15 +2,17 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::time::Duration;
 
 use kube::api::{Api, DynamicObject};
 use kube::discovery::ApiResource;
 use maestro::agent::{Agent, AgentConfig, RunningAgent};
+use maestro::plugins::PluginConfig;
 use maestro::sim::{RunningSim, SimCluster, SimOptions, StoppedSim};
 use maestro::transport::TransportConfig;
 use maestro::transport::mqtt::MqttConfig;
-use maestro_tests::{Backend, TestHub, transport_on, unique_source};
+use maestro_tests::{Backend, HubSetup, TestHub, transport_on, unique_source};
 use serde_json::{Value, json};
 
 pub const CONSUMER: &str = "cluster1";
@@ -26,6 +28,9 @@ pub struct Fleet {
     pub source: String,
     pub broker: String,
     data: tempfile::TempDir,
+    /// The agent's plugin directory, when it runs plugins.
+    agent_plugins: Option<tempfile::TempDir>,
+    _hub_plugins: Option<tempfile::TempDir>,
 }
 
 impl Fleet {
@@ -43,17 +48,80 @@ impl Fleet {
         Self::start_with(transport_on(broker, &source), source).await
     }
 
+    /// Hub and agent each with a plugin directory holding the named components of
+    /// `target/plugins` (as operators deploy them: the same files on both sides).
+    pub async fn start_with_plugins(plugins: &[&str]) -> Fleet {
+        let source = unique_source();
+        let transport =
+            TransportConfig { source: source.clone(), poll_interval: Duration::from_millis(500), ..Default::default() };
+        let hub_dir = plugin_dir(plugins);
+        let setup = HubSetup { plugins: Some(plugin_config(hub_dir.path())), ..HubSetup::default() };
+        let hub = TestHub::start_with_setup_and_transport(Backend::Sqlite, setup, transport).await;
+        let mut fleet = Self::around(hub, source, Some(plugin_dir(plugins))).await;
+        fleet._hub_plugins = Some(hub_dir);
+        fleet
+    }
+
     async fn start_with(transport: TransportConfig, source: String) -> Fleet {
         let hub = TestHub::start_with_transport(Backend::Sqlite, transport).await;
+        Self::around(hub, source, None).await
+    }
+
+    async fn around(hub: TestHub, source: String, agent_plugins: Option<tempfile::TempDir>) -> Fleet {
         let broker = hub.broker_url();
         let sim = SimCluster::start(sim_options(SimOptions::default().bind)).await.expect("simulated cluster starts");
         let sim_addr = sim.addr();
         let reply = hub.post("/api/maestro/v1/consumers", &json!({"name": CONSUMER})).await;
         assert_eq!(reply.status, 201, "{}", reply.body);
         let data = tempfile::tempdir().expect("temp dir");
-        let mut fleet = Fleet { hub, sim: Some(sim), stopped: None, sim_addr, agent: None, source, broker, data };
+        let mut fleet = Fleet {
+            hub,
+            sim: Some(sim),
+            stopped: None,
+            sim_addr,
+            agent: None,
+            source,
+            broker,
+            data,
+            agent_plugins,
+            _hub_plugins: None,
+        };
         fleet.start_agent().await;
         fleet
+    }
+
+    /// Another consumer with `labels`, its own simulated cluster and agent, on this hub and
+    /// broker, running the same plugins as the first agent.
+    pub async fn extra_cluster(&self, consumer: &str, labels: Value) -> ExtraCluster {
+        let reply = self.hub.post("/api/maestro/v1/consumers", &json!({"name": consumer, "labels": labels})).await;
+        assert_eq!(reply.status, 201, "{}", reply.body);
+        let options = SimOptions { ready_delay: Duration::from_millis(100), ..Default::default() };
+        let sim = SimCluster::start(options).await.expect("simulated cluster starts");
+        let data = tempfile::tempdir().expect("temp dir");
+        let plugins = self.agent_plugins.as_ref().map(|dir| {
+            let copy = tempfile::tempdir().expect("plugin dir");
+            for entry in std::fs::read_dir(dir.path()).expect("plugin dir").flatten() {
+                if entry.path().extension().is_some_and(|e| e == "wasm") {
+                    std::fs::copy(entry.path(), copy.path().join(entry.file_name())).expect("copy plugin");
+                }
+            }
+            copy
+        });
+        let mut config = AgentConfig::new(
+            consumer,
+            MqttConfig::new(self.broker.clone(), ""),
+            sim.config().expect("kube config"),
+            data.path().to_path_buf(),
+        );
+        config.source = self.source.clone();
+        config.plugins = plugins.as_ref().map(|dir| plugin_config(dir.path()));
+        let agent = Agent::start(config).await.expect("agent starts");
+        agent.connected(Duration::from_secs(30)).await.expect("agent connects to the broker");
+        if agent.plugins().is_some() {
+            eventually("the agent's first plugin policies", || async { (agent.policy_updates() > 0).then_some(()) })
+                .await;
+        }
+        ExtraCluster { sim, agent, _dirs: (data, plugins) }
     }
 
     pub async fn start_agent(&mut self) {
@@ -66,8 +134,14 @@ impl Fleet {
         config.source = self.source.clone();
         // Every agent test serves its endpoints too, on a free port.
         config.metrics_listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
+        config.plugins = self.agent_plugins.as_ref().map(|dir| plugin_config(dir.path()));
         let agent = Agent::start(config).await.expect("agent starts");
         agent.connected(Duration::from_secs(30)).await.expect("agent connects to the broker");
+        if agent.plugins().is_some() {
+            // The hub's answer to the agent's first policy resync: later changes come after it.
+            eventually("the agent's first plugin policies", || async { (agent.policy_updates() > 0).then_some(()) })
+                .await;
+        }
         self.agent = Some(agent);
     }
 
@@ -224,6 +298,52 @@ fn sim_options(bind: SocketAddr) -> SimOptions {
 /// The value of one sample (`name{labels}`, exactly) in Prometheus text; `None` when absent.
 pub fn sample(text: &str, series: &str) -> Option<f64> {
     text.lines().find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+/// A second cluster of a [`Fleet`]: its simulator and agent.
+pub struct ExtraCluster {
+    pub sim: RunningSim,
+    pub agent: RunningAgent,
+    _dirs: (tempfile::TempDir, Option<tempfile::TempDir>),
+}
+
+impl ExtraCluster {
+    pub fn config_maps(&self) -> Api<DynamicObject> {
+        let resource = ApiResource {
+            group: String::new(),
+            version: "v1".into(),
+            api_version: "v1".into(),
+            kind: "ConfigMap".into(),
+            plural: "configmaps".into(),
+        };
+        Api::namespaced_with(self.sim.client().expect("kube client"), "default", &resource)
+    }
+
+    pub async fn stop(self) {
+        self.agent.shutdown().await;
+        let _ = self.sim.shutdown().await;
+    }
+}
+
+/// A plugin directory holding the named components built by `scripts/build-plugins`.
+fn plugin_dir(plugins: &[&str]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("plugin dir");
+    let built = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/plugins");
+    for name in plugins {
+        let from = built.join(format!("{name}.wasm"));
+        std::fs::copy(&from, dir.path().join(format!("{name}.wasm"))).unwrap_or_else(|err| {
+            panic!("{}: {err}. These tests need the example plugins: run `scripts/build-plugins` first", from.display())
+        });
+    }
+    dir
+}
+
+/// The compile cache is shared by every test of the run: compiling is the slow part.
+fn plugin_config(dir: &Path) -> PluginConfig {
+    let mut config = PluginConfig::new(dir.to_path_buf());
+    config.cache_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/plugin-test-cache");
+    config.scan_interval = Duration::from_millis(50);
+    config
 }
 
 /// Polls `probe` until it returns `Some`, for up to 45 s.

@@ -7,6 +7,7 @@ mod deploy;
 mod fleet;
 mod lifecycle;
 mod ops;
+mod plugins;
 mod resilience;
 mod strategies;
 mod wire;

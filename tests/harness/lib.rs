@@ -129,6 +129,15 @@ impl TestHub {
         Self::start_full(backend, HubSetup::default(), Some(transport)).await
     }
 
+    /// A hub with both a setup of its own (plugins) and transport; waits for the broker.
+    pub async fn start_with_setup_and_transport(
+        backend: Backend,
+        setup: HubSetup,
+        transport: TransportConfig,
+    ) -> TestHub {
+        Self::start_full(backend, setup, Some(transport)).await
+    }
+
     /// A hub set up as `setup` says, with transport when given (waiting until connected).
     pub async fn start_full(backend: Backend, setup: HubSetup, transport: Option<TransportConfig>) -> TestHub {
         let dir = tempfile::tempdir().expect("temp dir");

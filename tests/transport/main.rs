@@ -5,5 +5,6 @@
 mod bad_input;
 mod conformance;
 mod delivery;
+mod policies;
 mod resync;
 mod security;

@@ -14,20 +14,23 @@
 //! plugins and policies, and what the agent sends is encoded with the codecs its policies give
 //! its consumer. A status that cannot be encoded stays pending (never sent in the clear).
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use cloudevents::AttributesReader;
 use tokio::sync::{Notify, mpsc};
 
 use super::local::{LocalStore, PendingStatus};
 use super::reconcile::{Input, SpecInput};
-use crate::plugins::{PluginFailure, Subject};
+use crate::plugins::{PluginFailure, PluginRuntime, Subject};
 use crate::transport::agent_link::{ACK_TIMEOUT, BatchLimits};
 use crate::transport::codec::Codecs;
 use crate::transport::mqtt::{MqttError, MqttLink, Received};
 use crate::transport::wire::{
-    self, EventAction, ManifestBundleStatus, ResourceVersion, ResourceVersionList, StatusReport, WorkEvent,
+    self, EventAction, ManifestBundleStatus, PoliciesUpdate, ResourceVersion, ResourceVersionList, StatusReport,
+    WorkEvent,
 };
 
 /// Longest pause between attempts to flush pending statuses while the broker is away.
@@ -79,6 +82,7 @@ pub struct LinkCounters {
     pub resyncs_sent: AtomicU64,
     /// Events read from the hub, by type (`/metrics`).
     pub events: super::metrics::EventCounts,
+    pub policy_updates: AtomicU64,
 }
 
 /// Reads events from the broker, hands spec events to the reconciler; drops (and counts)
@@ -88,6 +92,7 @@ pub async fn receive(
     mut incoming: mpsc::Receiver<Received>,
     inputs: mpsc::Sender<Input>,
     counters: Arc<LinkCounters>,
+    plugins: Option<AgentPlugins>,
 ) {
     while let Some(received) = incoming.recv().await {
         let message = match identity.codecs.decode(&identity.subject("", 0), received.message).await {
@@ -99,7 +104,20 @@ pub async fn receive(
                 continue;
             }
         };
-        let input = match wire::decode(message).and_then(|event| WorkEvent::from_event(&event)) {
+        let event = match wire::decode(message) {
+            Ok(event) if wire::is_policy_event(&event) => {
+                if let Some(input) = policies_input(&identity, plugins.as_ref(), &event, &counters).await
+                    && inputs.send(input).await.is_err()
+                {
+                    break;
+                }
+                continue;
+            }
+            other => other,
+        };
+        // The hub sets `time` to when it wrote the bundle version (hooks time bake periods from it).
+        let written_unix_ms = event.as_ref().ok().and_then(|e| e.time().map(|t| t.timestamp_millis()));
+        let input = match event.and_then(|event| WorkEvent::from_event(&event)) {
             Ok(WorkEvent::Spec(spec)) => {
                 counters.events.inc(spec.context.event_type.label());
                 let deleting =
@@ -110,6 +128,7 @@ pub async fn receive(
                     original_source: identity.source.clone(),
                     deleting,
                     bundle: serde_json::to_value(&spec.bundle).unwrap_or_default(),
+                    written_unix_ms,
                 })
             }
             Ok(WorkEvent::StatusResync { hashes, .. }) => {
@@ -132,6 +151,79 @@ pub async fn receive(
     }
 }
 
+/// The agent's plugin runtime and where the hub's last policy update is kept.
+#[derive(Clone)]
+pub struct AgentPlugins {
+    pub runtime: Arc<PluginRuntime>,
+    /// `agent-<consumer>.policies.json` in the data directory: read at start, so that bundles
+    /// restored from the local store go through the same hooks before the hub answers.
+    pub saved: PathBuf,
+}
+
+impl AgentPlugins {
+    /// The update saved by an earlier run, if any (an unreadable one is ignored: the hub's
+    /// answer to the resync replaces it).
+    pub async fn load(&self) -> Option<PoliciesUpdate> {
+        let bytes = tokio::fs::read(&self.saved).await.ok()?;
+        match serde_json::from_slice(&bytes) {
+            Ok(update) => Some(update),
+            Err(err) => {
+                tracing::warn!(file = %self.saved.display(), error = %err, "ignored unreadable saved plugin policies");
+                None
+            }
+        }
+    }
+
+    async fn save(&self, update: &PoliciesUpdate) {
+        let tmp = self.saved.with_extension("json.tmp");
+        let written = async {
+            tokio::fs::write(&tmp, serde_json::to_vec(update).unwrap_or_default()).await?;
+            tokio::fs::rename(&tmp, &self.saved).await
+        };
+        if let Err(err) = written.await {
+            tracing::warn!(file = %self.saved.display(), error = %err, "cannot save plugin policies; a restart waits for the hub's");
+        }
+    }
+}
+
+/// A `policies.update_request`: the stored policies go into the runtime at once (the next plugin
+/// call uses them) and to disk; the reconciler is told so that it re-evaluates with them and the
+/// labels.
+async fn policies_input(
+    identity: &Identity,
+    plugins: Option<&AgentPlugins>,
+    event: &cloudevents::Event,
+    counters: &LinkCounters,
+) -> Option<Input> {
+    let Some(plugins) = plugins else {
+        tracing::debug!(consumer = %identity.consumer, "ignored a plugin policy event: this agent runs no plugins");
+        return None;
+    };
+    match wire::policies_update_of(event) {
+        Ok(update) => {
+            let names: Vec<&str> = update.policies.iter().map(|p| p.name.as_str()).collect();
+            tracing::info!(consumer = %identity.consumer, policies = ?names, "plugin policies received from the hub");
+            plugins.save(&update).await;
+            plugins.runtime.set_stored_policies(update.policies);
+            counters.policy_updates.fetch_add(1, Ordering::Relaxed);
+            Some(Input::Policies(update.consumer_labels.into_iter().collect()))
+        }
+        Err(err) => {
+            let dropped = counters.malformed_events.fetch_add(1, Ordering::Relaxed) + 1;
+            tracing::warn!(consumer = %identity.consumer, error = %err, dropped, "dropped a malformed policy event");
+            None
+        }
+    }
+}
+
+/// Asks the hub for this consumer's plugin policies (when this agent runs plugins).
+async fn request_policies(identity: &Identity, link: &MqttLink) -> Result<(), LinkError> {
+    let event = wire::policies_resync_event(&identity.agent_source(), &identity.consumer);
+    let topic = wire::agent_events_topic(&identity.source, &identity.consumer);
+    link.publish(&topic, wire::encode(&event)).await?.wait(ACK_TIMEOUT).await?;
+    Ok(())
+}
+
 /// Sends `spec.resync_request` after every (re)connect and publishes pending statuses whenever
 /// the reconciler queues one, retrying with backoff while the broker is away.
 pub async fn publish(
@@ -140,6 +232,7 @@ pub async fn publish(
     local: LocalStore,
     outbox: Arc<Notify>,
     counters: Arc<LinkCounters>,
+    with_plugins: bool,
 ) {
     let mut state = link.state();
     let mut resynced_generation = None;
@@ -149,7 +242,8 @@ pub async fn publish(
         let now = *state.borrow_and_update();
         let mut healthy = now.connected;
         if now.connected && resynced_generation != Some(now.generation) {
-            match request_resync(&identity, &link, &local).await {
+            let policies = async { if with_plugins { request_policies(&identity, &link).await } else { Ok(()) } };
+            match policies.await.and(request_resync(&identity, &link, &local).await) {
                 Ok(count) => {
                     counters.resyncs_sent.fetch_add(1, Ordering::Relaxed);
                     tracing::info!(consumer = %identity.consumer, bundles = count, "connected; asked the hub to resync");

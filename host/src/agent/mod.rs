@@ -118,8 +118,20 @@ impl Agent {
         let link_counters = Arc::new(LinkCounters::default());
         let span = tracing::info_span!("agent", consumer = %consumer);
 
-        let (reconciler, feeds) =
+        let (mut reconciler, feeds) =
             Reconciler::new(client.clone(), local.clone(), outbox.clone(), config.value_cap, counters.clone());
+        let agent_plugins = plugins.as_ref().map(|runtime| link::AgentPlugins {
+            runtime: runtime.clone(),
+            saved: config.data_dir.join(format!("agent-{consumer}.policies.json")),
+        });
+        if let Some(agent_plugins) = &agent_plugins {
+            let mut labels = Vec::new();
+            if let Some(saved) = agent_plugins.load().await {
+                agent_plugins.runtime.set_stored_policies(saved.policies);
+                labels = saved.consumer_labels.into_iter().collect();
+            }
+            reconciler = reconciler.with_plugins(&consumer, agent_plugins.runtime.clone(), labels);
+        }
         let (inputs_tx, inputs_rx) = mpsc::channel(1024);
         let reconcile = tokio::spawn(reconciler.run(inputs_rx, feeds).instrument(span.clone()));
 
@@ -146,10 +158,12 @@ impl Agent {
         });
         let metrics = metrics.transpose()?;
         let receive = tokio::spawn(
-            link::receive(identity.clone(), incoming, inputs_tx, link_counters.clone()).instrument(span.clone()),
+            link::receive(identity.clone(), incoming, inputs_tx, link_counters.clone(), agent_plugins)
+                .instrument(span.clone()),
         );
         let publish = tokio::spawn(
-            link::publish(identity, link.clone(), local.clone(), outbox, link_counters.clone()).instrument(span),
+            link::publish(identity, link.clone(), local.clone(), outbox, link_counters.clone(), plugins.is_some())
+                .instrument(span),
         );
         tracing::info!(consumer = %consumer, broker = %mqtt.url, source = %config.source, "agent started");
         Ok(RunningAgent {
@@ -204,6 +218,11 @@ impl RunningAgent {
     /// Spec events dropped because they could not be read.
     pub fn malformed_events(&self) -> u64 {
         self.link_counters.malformed_events.load(Ordering::Relaxed)
+    }
+
+    /// Plugin policy updates received from the hub and put in force.
+    pub fn policy_updates(&self) -> u64 {
+        self.link_counters.policy_updates.load(Ordering::Relaxed)
     }
 
     pub fn statuses_sent(&self) -> u64 {

@@ -25,9 +25,16 @@ use super::apply::{self, ApplyError, Deletion, Discovery, Target};
 use super::drift;
 use super::local::{AppliedRef, LocalBundle, LocalStore, PendingStatus};
 use super::spec::{BundleSpec, DriftPolicy, ManifestPlan, UpdateStrategy};
-use super::status::{self, ApplyResult, Drift, DriftKind, Live, Observation, Removal};
+use super::status::{
+    self, ApplyResult, Drift, DriftKind, Live, Observation, PluginFeedback, PluginHealth, PluginValue, Removal,
+};
 use super::watch::{Observed, Scope, WatchEvent, Watches};
 use crate::model::validate::ObjectKey;
+use crate::plugins::bindings::feedback::exports::maestro::plugin::feedback::{
+    HealthState, Report, Value as FeedbackValue,
+};
+use crate::plugins::calls::{Applied, BeforeApplyOutcome, BeforeDeleteOutcome, HookBundle};
+use crate::plugins::{PluginFailure, PluginRuntime, Subject, World};
 
 /// First wait before a retry; it doubles up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
@@ -42,6 +49,8 @@ pub struct SpecInput {
     pub deleting: bool,
     /// The event's data: `manifests`, `manifestConfigs`, `deleteOption`.
     pub bundle: Value,
+    /// When the hub wrote this version (the event's `time`), for reconcile hooks.
+    pub written_unix_ms: Option<i64>,
 }
 
 #[derive(Debug, Clone)]
@@ -50,6 +59,53 @@ pub enum Input {
     /// The hub's status hashes (bundle id, hash); every status that differs is sent again,
     /// every status when the list is empty.
     StatusResync(Vec<(String, String)>),
+    /// The hub sent this consumer's plugin policies (already in the runtime) and its labels.
+    Policies(Vec<(String, String)>),
+}
+
+/// Why a reconcile hook keeps a bundle version from being applied or deleted.
+#[derive(Debug, Clone, PartialEq)]
+enum Hold {
+    Skipped(String),
+    Waiting,
+    Failed(String),
+    DeleteWaiting,
+    DeleteFailed(String),
+}
+
+impl Hold {
+    /// The bundle condition `Held`: (reason, message).
+    fn describe(&self) -> (&'static str, String) {
+        match self {
+            Hold::Skipped(why) => ("SkippedByHook", why.clone()),
+            Hold::Waiting => ("RequeuedByHook", "A reconcile hook asked to wait before applying this version".into()),
+            Hold::Failed(why) => ("FailedByHook", why.clone()),
+            Hold::DeleteWaiting => ("DeleteRequeuedByHook", "A reconcile hook asked to wait before deleting".into()),
+            Hold::DeleteFailed(why) => ("DeleteFailedByHook", why.clone()),
+        }
+    }
+
+    fn on_apply(&self) -> bool {
+        matches!(self, Hold::Skipped(_) | Hold::Waiting | Hold::Failed(_))
+    }
+}
+
+/// When a version the hooks held back is put to them again (besides new policies, which always
+/// ask again, and a new version, which replaces it).
+#[derive(Debug, Clone, Copy)]
+enum AskAgain {
+    After(Duration),
+    WithBackoff,
+    OnChange,
+}
+
+/// Shortest and longest wait a hook's requeue gets: never a busy loop, and a hook's answer is
+/// asked again at least hourly (policy changes re-ask at once).
+const MIN_REQUEUE: Duration = Duration::from_millis(250);
+const MAX_REQUEUE: Duration = Duration::from_secs(3600);
+
+fn requeue_delay(ms: u32) -> Duration {
+    Duration::from_millis(u64::from(ms)).clamp(MIN_REQUEUE, MAX_REQUEUE)
 }
 
 /// Identity of an object in the cluster, independent of the API version it was written with.
@@ -87,6 +143,7 @@ struct ObjectState {
     corrections: u32,
     removal: Option<Removal>,
     retry: bool,
+    plugin: Option<PluginFeedback>,
 }
 
 impl ObjectState {
@@ -100,6 +157,7 @@ impl ObjectState {
             corrections: 0,
             removal: None,
             retry: false,
+            plugin: None,
         }
     }
 }
@@ -119,6 +177,10 @@ struct BundleState {
     hash: Option<String>,
     attempt: u32,
     retry_pending: bool,
+    written_unix_ms: i64,
+    hold: Option<Hold>,
+    /// The before-delete hooks let this delete go ahead (they are not asked again).
+    delete_cleared: bool,
 }
 
 impl BundleState {
@@ -137,6 +199,10 @@ impl BundleState {
             hash: None,
             attempt: 0,
             retry_pending: false,
+            // Unknown after a restart: counting from now only ever makes a bake period longer.
+            written_unix_ms: input.written_unix_ms.unwrap_or_else(|| chrono::Utc::now().timestamp_millis()),
+            hold: None,
+            delete_cleared: false,
         }
     }
 
@@ -176,6 +242,9 @@ pub struct Reconciler {
     index: HashMap<ObjId, (String, usize)>,
     value_cap: usize,
     counters: Arc<Counters>,
+    plugins: Option<Arc<PluginRuntime>>,
+    /// The consumer and its labels as the hub last sent them: the plugins' context.
+    subject: Subject,
 }
 
 /// The reconciler's inputs besides spec events.
@@ -205,8 +274,24 @@ impl Reconciler {
             index: HashMap::new(),
             value_cap,
             counters,
+            plugins: None,
+            subject: Subject::default(),
         };
         (reconciler, Feeds { observed, retries })
+    }
+
+    /// Runs the consumer's status-feedback plugins and reconcile hooks with `runtime`.
+    /// `labels` are the consumer's as last known (the hub sends them again on connect).
+    pub fn with_plugins(
+        mut self,
+        consumer: &str,
+        runtime: Arc<PluginRuntime>,
+        labels: Vec<(String, String)>,
+    ) -> Reconciler {
+        self.subject.consumer = consumer.to_owned();
+        self.subject.labels = labels;
+        self.plugins = Some(runtime);
+        self
     }
 
     /// Restores what the local store holds, then serves until `inputs` closes.
@@ -220,6 +305,7 @@ impl Reconciler {
                         self.on_spec(spec).instrument(span).await;
                     }
                     Some(Input::StatusResync(hashes)) => self.on_status_resync(hashes).await,
+                    Some(Input::Policies(labels)) => self.on_policies(labels).await,
                     None => break,
                 },
                 Some(observed) = feeds.observed.recv() => self.on_observed(observed).await,
@@ -253,6 +339,7 @@ impl Reconciler {
                 original_source: bundle.original_source.clone(),
                 deleting: bundle.deleting,
                 bundle: bundle.bundle.clone(),
+                written_unix_ms: None,
             };
             let state = BundleState::new(&input, bundle.applied);
             if bundle.deleting {
@@ -282,6 +369,8 @@ impl Reconciler {
             state.deleting = true;
             state.version = input.version;
             state.attempt = 0;
+            // A version held back from applying is moot now; the delete hooks decide afresh.
+            state.hold = None;
             self.save(&input.id, &state).await;
             self.bundles.insert(input.id.clone(), state);
             self.delete_bundle(&input.id).await;
@@ -302,12 +391,20 @@ impl Reconciler {
         }
     }
 
-    /// Applies every manifest, removes objects the bundle no longer has, records the result.
+    /// Applies every manifest, removes objects the bundle no longer has, records the result;
+    /// unless a before-apply hook holds the version back.
     async fn apply_bundle(&mut self, id: &str, mut state: BundleState) {
+        if let Some(hold) = self.before_apply(id, &mut state).await {
+            self.hold_apply(id, state, hold).await;
+            return;
+        }
+        // Also when the hook that held it is no longer in force.
+        state.hold = None;
         for ordinal in 0..state.objects.len() {
             let plan = state.spec.manifests[ordinal].clone();
             self.apply_object(id, &plan, &mut state.objects[ordinal]).await;
         }
+        self.after_apply(id, &state).await;
         self.apply_bundle_tail(id, state).await;
     }
 
@@ -414,6 +511,12 @@ impl Reconciler {
     // -----------------------------------------------------------------------------------------
 
     async fn delete_bundle(&mut self, id: &str) {
+        if !self.before_delete(id).await {
+            return;
+        }
+        if let Some(state) = self.bundles.get_mut(id) {
+            state.hold = None;
+        }
         let Some(mut state) = self.bundles.remove(id) else { return };
         let policy = state.spec.delete.clone();
         for ordinal in 0..state.objects.len() {
@@ -633,6 +736,10 @@ impl Reconciler {
             return;
         }
         let Some(mut state) = self.bundles.remove(&id) else { return };
+        if state.hold.as_ref().is_some_and(Hold::on_apply) {
+            self.apply_bundle(&id, state).await;
+            return;
+        }
         for ordinal in 0..state.objects.len() {
             if state.objects[ordinal].retry {
                 let plan = state.spec.manifests[ordinal].clone();
@@ -657,13 +764,20 @@ impl Reconciler {
     }
 
     fn schedule_retry(&mut self, id: &str) {
+        self.schedule_retry_in(id, None);
+    }
+
+    /// A retry after `delay`, or after the next backoff step when `None`.
+    fn schedule_retry_in(&mut self, id: &str, delay: Option<Duration>) {
         let Some(state) = self.bundles.get_mut(id) else { return };
         if state.retry_pending {
             return;
         }
         state.retry_pending = true;
-        state.attempt = state.attempt.saturating_add(1);
-        let delay = backoff(state.attempt);
+        let delay = delay.unwrap_or_else(|| {
+            state.attempt = state.attempt.saturating_add(1);
+            backoff(state.attempt)
+        });
         let tx = self.retry_tx.clone();
         let id = id.to_owned();
         tokio::spawn(async move {
@@ -687,6 +801,7 @@ impl Reconciler {
                     live: &object.live,
                     drift: object.drift.as_ref(),
                     removal: object.removal,
+                    plugin: object.plugin.as_ref(),
                 };
                 status::manifest_status(observation, previous.and_then(|p| p.get(i)), now, self.value_cap)
             })
@@ -695,10 +810,24 @@ impl Reconciler {
 
     /// Recomputes the bundle's status; queues it if its hash changed.
     async fn refresh_status(&mut self, id: &str) {
+        self.run_feedback_plugins(id).await;
         let Some(state) = self.bundles.get(id) else { return };
         let now = status::now_rfc3339();
         let resources = self.resource_statuses(state, &now);
-        let new_status = status::bundle_status(state.version, resources, false, state.status.as_ref(), &now);
+        let mut new_status = status::bundle_status(state.version, resources, false, state.status.as_ref(), &now);
+        if let Some(hold) = &state.hold {
+            let (reason, message) = hold.describe();
+            status::add_condition(
+                &mut new_status,
+                "Held",
+                "True",
+                reason,
+                &message,
+                state.version,
+                state.status.as_ref(),
+                &now,
+            );
+        }
         let hash = status::status_hash(&new_status);
         if state.hash.as_deref() == Some(hash.as_str()) {
             return;
@@ -764,6 +893,222 @@ impl Reconciler {
             self.index.remove(&ObjId::of(target));
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Plugins: status feedback and reconcile hooks, as the consumer's policies say
+// ---------------------------------------------------------------------------------------------
+
+impl Reconciler {
+    fn subject_for(&self, id: &str, version: i64) -> Subject {
+        Subject { resource_id: id.to_owned(), resource_version: version, ..self.subject.clone() }
+    }
+
+    /// The runtime, when some policy in force has steps at `world` (otherwise no call is made).
+    fn runtime_for(&self, world: World) -> Option<Arc<PluginRuntime>> {
+        self.plugins.as_ref().filter(|runtime| runtime.has_point(world)).cloned()
+    }
+
+    /// New policies or labels: statuses are recomputed with the feedback plugins now in force,
+    /// and versions a hook held back are put to the hooks again.
+    async fn on_policies(&mut self, labels: Vec<(String, String)>) {
+        self.subject.labels = labels;
+        let ids: Vec<String> = self.bundles.keys().cloned().collect();
+        tracing::info!(bundles = ids.len(), "plugin policies changed; re-evaluating");
+        for id in ids {
+            let Some(state) = self.bundles.get(&id) else { continue };
+            match &state.hold {
+                Some(hold) if hold.on_apply() && !state.deleting => {
+                    if let Some(state) = self.bundles.remove(&id) {
+                        self.apply_bundle(&id, state).await;
+                    }
+                }
+                Some(_) if state.deleting => self.delete_bundle(&id).await,
+                _ if state.deleting => {}
+                _ => self.refresh_status(&id).await,
+            }
+        }
+    }
+
+    fn hook_bundle(state: &BundleState) -> HookBundle {
+        let manifests = state.bundle.get("manifests").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+        HookBundle {
+            manifests: manifests.iter().map(Value::to_string).collect(),
+            updated_unix_ms: state.written_unix_ms,
+        }
+    }
+
+    /// Runs the before-apply hooks; `Some` when they hold this version back, with when to ask
+    /// again. Manifests a hook changed replace the ones to apply (the local store keeps the
+    /// hub's, so a restart asks the hooks again).
+    async fn before_apply(&self, id: &str, state: &mut BundleState) -> Option<(Hold, AskAgain)> {
+        let runtime = self.runtime_for(World::ReconcileHook)?;
+        let sent = Self::hook_bundle(state);
+        let original = sent.manifests.clone();
+        let manifests = match runtime.before_apply(self.subject_for(id, state.version), sent).await {
+            BeforeApplyOutcome::Proceed(manifests) => manifests,
+            BeforeApplyOutcome::Skip(why) => return Some((Hold::Skipped(why), AskAgain::OnChange)),
+            BeforeApplyOutcome::Requeue(ms) => return Some((Hold::Waiting, AskAgain::After(requeue_delay(ms)))),
+            BeforeApplyOutcome::Fail(why) => return Some((Hold::Failed(why), AskAgain::WithBackoff)),
+        };
+        if manifests != original {
+            let parsed: Result<Vec<Value>, _> = manifests.iter().map(|m| serde_json::from_str(m)).collect();
+            let Ok(parsed) = parsed else {
+                return Some((
+                    Hold::Failed("a before-apply hook returned a manifest that is not JSON".into()),
+                    AskAgain::WithBackoff,
+                ));
+            };
+            let mut bundle = state.bundle.clone();
+            bundle["manifests"] = Value::Array(parsed);
+            state.spec = BundleSpec::from_bundle(&bundle);
+            state.objects = state.spec.manifests.iter().map(|_| ObjectState::new()).collect();
+            tracing::info!("a before-apply hook changed the manifests");
+        }
+        None
+    }
+
+    /// Records a version the hooks hold back: nothing is written, every manifest and the
+    /// bundle's `Held` condition say why. A skip waits for a new version or new policies.
+    async fn hold_apply(&mut self, id: &str, mut state: BundleState, (hold, again): (Hold, AskAgain)) {
+        let (reason, message) = hold.describe();
+        tracing::info!(reason, message = %message, "a reconcile hook holds this version back");
+        let result = match hold {
+            Hold::Waiting => ApplyResult::Retrying { reason: reason.into(), message: message.clone() },
+            _ => ApplyResult::Refused { reason: reason.into(), message: message.clone() },
+        };
+        for object in &mut state.objects {
+            object.result = result.clone();
+            object.retry = false;
+        }
+        if hold == Hold::Waiting {
+            state.attempt = 0;
+        }
+        state.hold = Some(hold);
+        self.save(id, &state).await;
+        self.bundles.insert(id.to_owned(), state);
+        self.refresh_status(id).await;
+        match again {
+            AskAgain::After(delay) => self.schedule_retry_in(id, Some(delay)),
+            AskAgain::WithBackoff => self.schedule_retry_in(id, None),
+            AskAgain::OnChange => {}
+        }
+    }
+
+    /// Tells the after-apply hooks what each manifest's write did; what they report is logged.
+    async fn after_apply(&self, id: &str, state: &BundleState) {
+        let Some(runtime) = self.runtime_for(World::ReconcileHook) else { return };
+        let results = state
+            .objects
+            .iter()
+            .enumerate()
+            .map(|(index, object)| {
+                let (ok, message) = match &object.result {
+                    ApplyResult::Applied { message } => (true, message.clone()),
+                    ApplyResult::Pending => (false, "not applied".to_owned()),
+                    ApplyResult::Refused { reason, message } | ApplyResult::Retrying { reason, message } => {
+                        (false, format!("{reason}: {message}"))
+                    }
+                };
+                Applied { index: u32::try_from(index).unwrap_or(u32::MAX), ok, message }
+            })
+            .collect();
+        let bundle = Self::hook_bundle(state);
+        if let Err(errors) = runtime.after_apply(self.subject_for(id, state.version), bundle, results).await {
+            tracing::warn!(errors = %errors, "after-apply hooks reported errors");
+        }
+    }
+
+    /// Asks the before-delete hooks once per delete; false while they hold it back (the bundle's
+    /// status then says why, and a retry is scheduled).
+    async fn before_delete(&mut self, id: &str) -> bool {
+        let Some(runtime) = self.runtime_for(World::ReconcileHook) else { return true };
+        let Some(state) = self.bundles.get(id) else { return true };
+        if state.delete_cleared || state.applied.is_empty() && state.spec.manifests.is_empty() {
+            return true;
+        }
+        let outcome = runtime.before_delete(self.subject_for(id, state.version), Self::hook_bundle(state)).await;
+        let Some(state) = self.bundles.get_mut(id) else { return true };
+        let (hold, retry) = match outcome {
+            BeforeDeleteOutcome::Proceed => {
+                state.delete_cleared = true;
+                state.hold = None;
+                return true;
+            }
+            BeforeDeleteOutcome::Requeue(ms) => (Hold::DeleteWaiting, Some(requeue_delay(ms))),
+            BeforeDeleteOutcome::Fail(why) => (Hold::DeleteFailed(why), None),
+        };
+        let (reason, message) = hold.describe();
+        tracing::info!(reason, message = %message, "a reconcile hook holds the delete back");
+        state.hold = Some(hold);
+        self.refresh_status(id).await;
+        self.schedule_retry_in(id, retry);
+        false
+    }
+
+    /// Runs the consumer's status-feedback plugins on every object of the bundle seen in the
+    /// cluster, keeping each answer with its object for the status.
+    async fn run_feedback_plugins(&mut self, id: &str) {
+        let Some(state) = self.bundles.get(id) else { return };
+        let subject = self.subject_for(id, state.version);
+        let runtime = self
+            .runtime_for(World::StatusFeedback)
+            .filter(|runtime| !state.deleting && !runtime.steps_for(World::StatusFeedback, &subject).is_empty());
+        let mut answers = vec![None; state.objects.len()];
+        if let Some(runtime) = runtime {
+            let present: Vec<(usize, Value, Value)> = state
+                .objects
+                .iter()
+                .zip(&state.spec.manifests)
+                .enumerate()
+                .filter_map(|(i, (object, plan))| match &object.live {
+                    Live::Present(live) => Some((i, live.clone(), plan.manifest.clone())),
+                    _ => None,
+                })
+                .collect();
+            for (i, live, desired) in present {
+                let answer = runtime.status_feedback(subject.clone(), live, desired).await;
+                answers[i] = Some(plugin_feedback(answer, self.value_cap));
+            }
+        }
+        if let Some(state) = self.bundles.get_mut(id) {
+            for (object, answer) in state.objects.iter_mut().zip(answers) {
+                object.plugin = answer;
+            }
+        }
+    }
+}
+
+/// The runtime's merged report as the status shows it.
+fn plugin_feedback(answer: Result<Report, PluginFailure>, cap: usize) -> PluginFeedback {
+    let report = match answer {
+        Ok(report) => report,
+        Err(failure) => return PluginFeedback::Failed(failure.to_string()),
+    };
+    let values = report
+        .values
+        .into_iter()
+        .map(|v| {
+            let value = match v.value {
+                FeedbackValue::Integer(i) => PluginValue::Integer(i),
+                FeedbackValue::Boolean(b) => PluginValue::Boolean(b),
+                FeedbackValue::Text(t) => PluginValue::Text(t),
+                FeedbackValue::JsonRaw(raw) => PluginValue::JsonRaw(raw),
+            };
+            (v.name, status::plugin_value(value, cap))
+        })
+        .collect();
+    let health = report.health.map(|h| {
+        let state = match h.state {
+            HealthState::Healthy => PluginHealth::Healthy,
+            HealthState::Progressing => PluginHealth::Progressing,
+            HealthState::Degraded => PluginHealth::Degraded,
+            HealthState::Failed => PluginHealth::Failed,
+            HealthState::Unknown => PluginHealth::Unknown,
+        };
+        (state, h.message)
+    });
+    PluginFeedback::Report { values, health }
 }
 
 fn backoff(attempt: u32) -> Duration {

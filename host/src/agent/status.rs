@@ -90,6 +90,50 @@ pub struct Observation<'a> {
     pub live: &'a Live,
     pub drift: Option<&'a Drift>,
     pub removal: Option<Removal>,
+    /// What the consumer's status-feedback plugins made of the live object, when any ran.
+    pub plugin: Option<&'a PluginFeedback>,
+}
+
+/// A plugin's view of an object's health (the WIT `health-state`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PluginHealth {
+    Healthy,
+    Progressing,
+    Degraded,
+    Failed,
+    Unknown,
+}
+
+/// The merged answer of the status-feedback plugins for one object.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PluginFeedback {
+    /// Values already typed as `fieldValue`s (see [`plugin_value`]), and the worst health.
+    Report { values: Vec<(String, Value)>, health: Option<(PluginHealth, String)> },
+    /// A fail-closed plugin could not answer: the feedback is not synced.
+    Failed(String),
+}
+
+/// A plugin's value as a typed `fieldValue`, under the same cap as the built-in rules.
+pub enum PluginValue {
+    Integer(i64),
+    Boolean(bool),
+    Text(String),
+    JsonRaw(String),
+}
+
+pub fn plugin_value(value: PluginValue, cap: usize) -> Value {
+    match value {
+        PluginValue::Integer(i) => json!({"type": "Integer", "integer": i}),
+        PluginValue::Boolean(b) => json!({"type": "Boolean", "boolean": b}),
+        PluginValue::Text(text) if text.len() > cap => json!({"type": "String", "string": truncate(&text, cap)}),
+        PluginValue::Text(text) => json!({"type": "String", "string": text}),
+        PluginValue::JsonRaw(raw) if raw.len() > cap => json!({"type": "String", "string": truncate(&raw, cap)}),
+        // Consumers parse `jsonRaw`: text that is not JSON is passed on as a string instead.
+        PluginValue::JsonRaw(raw) if serde_json::from_str::<serde::de::IgnoredAny>(&raw).is_err() => {
+            json!({"type": "String", "string": raw})
+        }
+        PluginValue::JsonRaw(raw) => json!({"type": "JsonRaw", "jsonRaw": raw}),
+    }
 }
 
 /// Builds one condition, keeping `previous`'s transition time if its status is unchanged.
@@ -120,9 +164,10 @@ pub fn manifest_status(obs: Observation<'_>, previous: Option<&Value>, now: &str
     }
     let (status, reason, message) = applied_condition(obs);
     conditions.push(condition("Applied", status, reason, &message, before, now));
-    let (status, reason, message) = available_condition(obs.plan, obs.live);
+    let (status, reason, message) = with_plugin_health(available_condition(obs.plan, obs.live), obs.plugin);
     conditions.push(condition("Available", status, reason, &message, before, now));
-    let feedback = feedback(&obs.plan.feedback, obs.plan.key.as_ref().map(|k| k.kind.as_str()), obs.live, cap);
+    let mut feedback = feedback(&obs.plan.feedback, obs.plan.key.as_ref().map(|k| k.kind.as_str()), obs.live, cap);
+    feedback.add_plugin(obs.plugin);
     if let Some((status, reason, message)) = feedback.condition() {
         conditions.push(condition("StatusFeedbackSynced", status, reason, &message, before, now));
     }
@@ -179,6 +224,29 @@ fn drift_condition(drift: &Drift) -> (&'static str, &'static str, String) {
 // ---------------------------------------------------------------------------------------------
 // Availability
 // ---------------------------------------------------------------------------------------------
+
+/// A plugin's health overrides the built-in readiness: healthy makes the object available,
+/// degraded or failed unavailable with the plugin's message; progressing or unknown only
+/// withdraw a built-in `True` (the plugin knows a rollout is not done), to Unknown.
+fn with_plugin_health(
+    builtin: (&'static str, &'static str, String),
+    plugin: Option<&PluginFeedback>,
+) -> (&'static str, &'static str, String) {
+    let Some(PluginFeedback::Report { health: Some((health, message)), .. }) = plugin else { return builtin };
+    let said = |default: &str| if message.is_empty() { default.to_owned() } else { message.clone() };
+    match health {
+        PluginHealth::Healthy => ("True", "PluginHealthy", said("A plugin reports the resource healthy")),
+        PluginHealth::Degraded => ("False", "PluginDegraded", said("A plugin reports the resource degraded")),
+        PluginHealth::Failed => ("False", "PluginFailed", said("A plugin reports the resource failed")),
+        PluginHealth::Progressing if builtin.0 == "True" => {
+            ("Unknown", "PluginProgressing", said("A plugin reports the resource progressing"))
+        }
+        PluginHealth::Unknown if builtin.0 == "True" => {
+            ("Unknown", "PluginHealthUnknown", said("A plugin cannot tell the resource's health"))
+        }
+        PluginHealth::Progressing | PluginHealth::Unknown => builtin,
+    }
+}
 
 /// Whether the object is there and, for kinds with a notion of readiness, ready.
 fn available_condition(plan: &ManifestPlan, live: &Live) -> (&'static str, &'static str, String) {
@@ -302,6 +370,24 @@ struct Feedback {
 }
 
 impl Feedback {
+    /// Plugin values join the built-in ones; a fail-closed plugin failure unsyncs the feedback.
+    fn add_plugin(&mut self, plugin: Option<&PluginFeedback>) {
+        match plugin {
+            None => {}
+            Some(PluginFeedback::Report { values, .. }) => {
+                self.wanted = true;
+                let live = !self.no_object;
+                self.values.extend(
+                    values.iter().filter(|_| live).map(|(name, value)| json!({"name": name, "fieldValue": value})),
+                );
+            }
+            Some(PluginFeedback::Failed(message)) => {
+                self.wanted = true;
+                self.problems.push(message.clone());
+            }
+        }
+    }
+
     fn condition(&self) -> Option<(&'static str, &'static str, String)> {
         if !self.wanted {
             return None;
@@ -417,6 +503,27 @@ pub fn bundle_status(version: i64, resources: Vec<Value>, deleted: bool, previou
     Value::Object(status)
 }
 
+/// Adds a bundle condition (the reconciler's `Held`) in the shape of the others.
+#[allow(clippy::too_many_arguments)]
+pub fn add_condition(
+    status: &mut Value,
+    kind: &str,
+    value: &str,
+    reason: &str,
+    message: &str,
+    version: i64,
+    previous: Option<&Value>,
+    now: &str,
+) {
+    let mut added = condition(kind, value, reason, message, conditions_of(previous), now);
+    if let Some(map) = added.as_object_mut() {
+        map.insert("observedGeneration".into(), json!(version));
+    }
+    if let Some(conditions) = status.get_mut("conditions").and_then(Value::as_array_mut) {
+        conditions.push(added);
+    }
+}
+
 fn resource_condition_is(resource: &Value, kind: &str, wanted: &str) -> bool {
     resource.get("conditions").and_then(Value::as_array).is_some_and(|conditions| {
         conditions.iter().any(|c| {
@@ -460,7 +567,15 @@ mod tests {
     }
 
     fn status_of(plan: &ManifestPlan, applied: &ApplyResult, live: &Live) -> Value {
-        let obs = Observation { plan, resource: Some("deployments"), applied, live, drift: None, removal: None };
+        let obs = Observation {
+            plan,
+            resource: Some("deployments"),
+            applied,
+            live,
+            drift: None,
+            removal: None,
+            plugin: None,
+        };
         manifest_status(obs, None, NOW, DEFAULT_VALUE_CAP)
     }
 
@@ -552,6 +667,7 @@ mod tests {
             live: &deployment(2),
             drift: None,
             removal: None,
+            plugin: None,
         };
         let first = bundle_status(1, vec![manifest_status(obs, None, NOW, 100)], false, None, NOW);
         let previous = &first["resourceStatus"][0];
@@ -592,9 +708,72 @@ mod tests {
             live: &deployment(2),
             drift: Some(&drift),
             removal: None,
+            plugin: None,
         };
         let status = manifest_status(obs, None, NOW, 100);
         assert_eq!(condition_of(&status, "Drifted")["status"], "True");
         assert_eq!(condition_of(&status, "Drifted")["reason"], "DriftReported");
+    }
+
+    fn with_plugin(plan: &ManifestPlan, live: &Live, plugin: &PluginFeedback) -> Value {
+        let applied = applied();
+        let obs = Observation {
+            plan,
+            resource: None,
+            applied: &applied,
+            live,
+            drift: None,
+            removal: None,
+            plugin: Some(plugin),
+        };
+        manifest_status(obs, None, NOW, 100)
+    }
+
+    #[test]
+    fn plugin_values_join_the_built_in_ones_typed_and_capped() {
+        let plan = plan_with(vec![FeedbackRule::WellKnownStatus]);
+        let values = vec![
+            ("count".to_string(), plugin_value(PluginValue::Integer(3), 100)),
+            ("long".to_string(), plugin_value(PluginValue::Text("y".repeat(500)), 100)),
+            ("raw".to_string(), plugin_value(PluginValue::JsonRaw("{\"a\":1}".into()), 100)),
+            ("not-json".to_string(), plugin_value(PluginValue::JsonRaw("{nope".into()), 100)),
+        ];
+        let status = with_plugin(&plan, &deployment(2), &PluginFeedback::Report { values, health: None });
+        let values = status["statusFeedback"]["values"].as_array().unwrap();
+        assert!(values.iter().any(|v| v["name"] == "ReadyReplicas"), "built-in values stay: {values:?}");
+        let named = |name: &str| values.iter().find(|v| v["name"] == name).unwrap()["fieldValue"].clone();
+        assert_eq!(named("count"), json!({"type": "Integer", "integer": 3}));
+        assert!(named("long")["string"].as_str().unwrap().ends_with(TRUNCATION_MARKER));
+        assert_eq!(named("raw"), json!({"type": "JsonRaw", "jsonRaw": "{\"a\":1}"}));
+        assert_eq!(named("not-json")["type"], "String");
+        assert_eq!(condition_of(&status, "Available")["reason"], "ResourceAvailable", "no health: built-in stays");
+    }
+
+    #[test]
+    fn plugin_health_decides_availability_and_a_failure_unsyncs_the_feedback() {
+        let plan = plan_with(vec![]);
+        let health = |state, message: &str| PluginFeedback::Report {
+            values: vec![],
+            health: Some((state, message.to_string())),
+        };
+        let degraded = with_plugin(&plan, &deployment(2), &health(PluginHealth::Degraded, "1 of 2 pods crash"));
+        let available = condition_of(&degraded, "Available");
+        assert_eq!(
+            (available["status"].as_str(), available["message"].as_str()),
+            (Some("False"), Some("1 of 2 pods crash"))
+        );
+        let healthy = with_plugin(&plan, &deployment(1), &health(PluginHealth::Healthy, ""));
+        assert_eq!(condition_of(&healthy, "Available")["status"], "True", "the plugin knows better");
+        let rolling = with_plugin(&plan, &deployment(2), &health(PluginHealth::Progressing, "rolling"));
+        assert_eq!(condition_of(&rolling, "Available")["status"], "Unknown");
+        let still = with_plugin(&plan, &deployment(1), &health(PluginHealth::Progressing, "rolling"));
+        assert_eq!(condition_of(&still, "Available")["reason"], "ResourceNotAvailable");
+
+        let failed = with_plugin(&plan, &deployment(2), &PluginFeedback::Failed("plugin 'x' trapped".into()));
+        let synced = condition_of(&failed, "StatusFeedbackSynced");
+        assert_eq!(
+            (synced["status"].as_str(), synced["message"].as_str()),
+            (Some("False"), Some("plugin 'x' trapped"))
+        );
     }
 }

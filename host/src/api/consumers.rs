@@ -77,7 +77,15 @@ pub async fn patch(
     if !violations.is_empty() {
         return Err(ApiError::invalid("consumer patch", violations));
     }
-    Ok(Json(state.store.set_consumer_labels(&id, &body.labels).await?.into()))
+    let before = match &state.policy_push {
+        Some(_) => Some(state.store.get_consumer(&id).await?.labels),
+        None => None,
+    };
+    let consumer = state.store.set_consumer_labels(&id, &body.labels).await?;
+    if let (Some(push), Some(before)) = (&state.policy_push, before) {
+        push.labels_changed(&before, &consumer).await;
+    }
+    Ok(Json(consumer.into()))
 }
 
 #[utoipa::path(delete, path = "/api/maestro/v1/consumers/{id}", tag = "consumers", params(("id" = String, Path, description = "id or name")),

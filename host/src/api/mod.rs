@@ -61,6 +61,8 @@ pub struct ApiState {
     pub auth: Arc<auth::Auth>,
     /// The plugin runtime, when the hub runs with `--plugin-dir`.
     pub plugins: Option<Arc<crate::plugins::PluginRuntime>>,
+    /// Tells agents their plugin policies after a change (with the transport only).
+    pub policy_push: Option<Arc<crate::transport::policies::PolicyPush>>,
 }
 
 pub fn router(state: ApiState) -> Router {

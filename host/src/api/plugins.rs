@@ -102,6 +102,7 @@ pub async fn create_policy(
     let runtime = checked(&state, &spec).await?;
     let stored = state.store.create_plugin_policy(&spec).await?;
     refresh(&state, &runtime).await?;
+    tell_agents(&state, None, Some(&spec)).await;
     tracing::info!(policy = %spec.name, "plugin policy created");
     Ok((StatusCode::CREATED, Json(stored.into())))
 }
@@ -118,8 +119,10 @@ pub async fn replace_policy(
         return Err(ApiError::invalid("plugin policy", vec![Violation { field: "name".into(), message }]));
     }
     let runtime = checked(&state, &spec).await?;
+    let before = state.store.get_plugin_policy(&name).await.ok().map(|p| p.spec);
     let stored = state.store.replace_plugin_policy(&spec).await?;
     refresh(&state, &runtime).await?;
+    tell_agents(&state, before.as_ref(), Some(&spec)).await;
     tracing::info!(policy = %spec.name, "plugin policy replaced");
     Ok(Json(stored.into()))
 }
@@ -127,10 +130,12 @@ pub async fn replace_policy(
 #[utoipa::path(delete, path = "/api/maestro/v1/plugin-policies/{name}", tag = "plugins", params(("name" = String, Path)),
     responses((status = 204), (status = 404, body = super::error::ErrorBody)))]
 pub async fn delete_policy(State(state): State<ApiState>, Path(name): Path<String>) -> Result<StatusCode, ApiError> {
+    let before = state.store.get_plugin_policy(&name).await?.spec;
     state.store.delete_plugin_policy(&name).await?;
     if let Some(runtime) = &state.plugins {
         refresh(&state, runtime).await?;
     }
+    tell_agents(&state, Some(&before), None).await;
     tracing::info!(policy = %name, "plugin policy deleted");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -154,6 +159,14 @@ async fn refresh(state: &ApiState, runtime: &PluginRuntime) -> Result<(), ApiErr
     let policies = state.store.list_plugin_policies().await?;
     runtime.set_stored_policies(policies.into_iter().map(|p| p.spec).collect());
     Ok(())
+}
+
+/// Sends the consumers the policy concerns (before or after the change) their new lists. The
+/// policy is stored by now: a failure here is logged and counted, never the request's.
+async fn tell_agents(state: &ApiState, before: Option<&PolicySpec>, after: Option<&PolicySpec>) {
+    if let Some(push) = &state.policy_push {
+        push.policy_changed(before, after).await;
+    }
 }
 
 /// Runs the consumer's validators over a write's manifests: a denial (or a fail-closed

@@ -78,6 +78,13 @@ impl Store {
         Ok(Page { page: request.page, total, items })
     }
 
+    /// Every consumer, by name: the candidates of a plugin policy's selector.
+    pub async fn all_consumers(&self) -> Result<Vec<Consumer>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM consumers ORDER BY name");
+        let rows = on_pool!(self, pool => sqlx::query_as::<_, ConsumerRow>(audited(&sql)).fetch_all(pool).await)?;
+        rows.into_iter().map(Consumer::try_from).collect()
+    }
+
     /// Replaces a consumer's labels (the PATCH of Maestro's API).
     pub async fn set_consumer_labels(
         &self,

@@ -105,7 +105,9 @@ pub async fn publish_bundle(
         metadata: work_metadata(bundle),
         bundle: &payload,
     };
-    let event = wire::spec_event(source, &request);
+    let mut event = wire::spec_event(source, &request);
+    // The occurrence is the write: agents' hooks time bake periods from it (also on resync).
+    cloudevents::AttributesWriter::set_time(&mut event, Some(bundle.updated_at));
     let topic = wire::source_events_topic(source, &bundle.consumer_name);
     let subject = Subject { resource_id: bundle.id.clone(), resource_version: bundle.version, ..consumer.clone() };
     let message = codecs

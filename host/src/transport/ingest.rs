@@ -19,6 +19,7 @@ use crate::store::Store;
 use crate::store::status::{ReportedStatus, StatusOutcome};
 
 pub struct Ingest {
+    pub policies: Arc<super::policies::PolicyPush>,
     pub store: Arc<Store>,
     pub metrics: TransportMetrics,
     pub resync: Arc<Resync>,
@@ -63,7 +64,12 @@ impl Ingest {
             return self.drop_event("too large", &consumer, &detail);
         }
         let Some(message) = self.decoded(&consumer, received.message).await else { return };
-        let event = match wire::decode(message).and_then(|event| WorkEvent::from_event(&event)) {
+        let event = match wire::decode(message) {
+            Ok(event) if wire::is_policy_event(&event) => return self.policy_event(&consumer, &event),
+            Ok(event) => WorkEvent::from_event(&event),
+            Err(err) => Err(err),
+        };
+        let event = match event {
             Ok(event) => event,
             Err(err) => return self.drop_event(wire_reason(&err), &consumer, &err),
         };
@@ -111,6 +117,18 @@ impl Ingest {
                 None
             }
         }
+    }
+
+    /// An agent asking for its plugin policies; answered beside the link, like a spec resync.
+    fn policy_event(&self, consumer: &str, event: &cloudevents::Event) {
+        use cloudevents::AttributesReader;
+        if event.ty() != wire::POLICIES_RESYNC {
+            return self.drop_event("hub event on agent topic", consumer, &"policy updates go from hub to agent");
+        }
+        self.metrics.received("policies.resync");
+        let policies = self.policies.clone();
+        let consumer = consumer.to_string();
+        tokio::spawn(async move { policies.answer_resync(&consumer).await });
     }
 
     async fn record(&self, consumer: &str, event: &StatusEvent) {

@@ -36,6 +36,12 @@ pub struct TransportMetrics {
     pub broker_connected: Gauge,
     pub broker_connects: Counter,
     pub encode_failures: Counter,
+    pub policy_updates: Family<OutcomeLabels, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    pub outcome: &'static str,
 }
 
 impl TransportMetrics {
@@ -74,6 +80,15 @@ impl TransportMetrics {
             "Events not sent because a codec could not encode them (their outbox rows stay queued)",
             self.encode_failures.clone(),
         );
+        sub.register(
+            "policy_updates",
+            "Fan-outs of plugin policies to agents (resync answers, policy and label changes), by outcome",
+            self.policy_updates.clone(),
+        );
+    }
+
+    pub fn policy_update(&self, outcome: &'static str) {
+        self.policy_updates.get_or_create(&OutcomeLabels { outcome }).inc();
     }
 
     pub fn drop_event(&self, reason: &'static str) {

@@ -11,6 +11,9 @@
 //!            current version only ─▶ resource_bundles.status; `Deleted` ─▶ purge (two-phase delete)
 //!     resync: agent's spec.resync_request ─▶ re-send what is newer or deleting;
 //!             hub's status.resync_request (start, reconnect) ─▶ agents re-send differing statuses
+//!     plugin policies (Maestro's own types): agent's policies.resync_request, or a policy or
+//!             consumer-label change through the API ─▶ policies.update_request to the consumers
+//!             concerned (`policies`)
 //! ```
 //!
 //! Modules: [`wire`] (event types, topics, payloads, the MQTT 5 binding of `cloudevents-sdk`),
@@ -28,6 +31,7 @@ pub mod dispatcher;
 pub mod ingest;
 pub mod metrics;
 pub mod mqtt;
+pub mod policies;
 pub mod resync;
 pub mod wire;
 
@@ -44,6 +48,7 @@ use dispatcher::{DispatchOptions, Dispatcher};
 use ingest::Ingest;
 use metrics::TransportMetrics;
 use mqtt::{MqttConfig, MqttError, MqttLink};
+use policies::PolicyPush;
 use resync::{Resync, ResyncLimits};
 
 /// How the hub reaches its agents.
@@ -98,6 +103,7 @@ pub struct Transport {
     /// The broker this hub uses, as `mqtt://host:port` (agents connect to the same one).
     pub broker_url: String,
     link: Arc<MqttLink>,
+    policies: Arc<PolicyPush>,
     broker: Option<EmbeddedBroker>,
     stop: watch::Sender<bool>,
     dispatcher: JoinHandle<()>,
@@ -132,7 +138,16 @@ impl Transport {
             ack_timeout: config.ack_timeout,
             codecs: codecs.clone(),
         });
+        let policies = Arc::new(PolicyPush {
+            store: store.clone(),
+            link: link.clone(),
+            metrics: metrics.clone(),
+            source: config.source.clone(),
+            ack_timeout: config.ack_timeout,
+            turn: Default::default(),
+        });
         let ingest = Ingest {
+            policies: policies.clone(),
             store: store.clone(),
             metrics: metrics.clone(),
             resync: resync.clone(),
@@ -159,12 +174,17 @@ impl Transport {
             tokio::spawn(watch_connection(link.clone(), resync, metrics, config.status_resync_interval)),
         ];
         tracing::info!(broker = %mqtt.url, source = %config.source, client_id, "transport started");
-        Ok(Transport { broker_url: mqtt.url, link, broker, stop, dispatcher, others })
+        Ok(Transport { broker_url: mqtt.url, link, policies, broker, stop, dispatcher, others })
     }
 
     /// The broker connection's state; a new `generation` is a reconnect.
     pub fn state(&self) -> watch::Receiver<mqtt::ConnectionState> {
         self.link.state()
+    }
+
+    /// What tells agents their plugin policies (the API calls it after changes).
+    pub fn policy_push(&self) -> Arc<PolicyPush> {
+        self.policies.clone()
     }
 
     /// Waits until connected and subscribed to the broker.

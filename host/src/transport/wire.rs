@@ -555,6 +555,58 @@ pub fn batches<T: Serialize + Clone>(items: &[T], max_entries: usize, max_bytes:
     batches
 }
 
+// ---------------------------------------------------------------------------------------------
+// Plugin policies (Maestro's own events; OCM agents ignore types they do not know)
+// ---------------------------------------------------------------------------------------------
+
+/// Hub to agent, on the consumer's `sourceevents`: the stored policies that apply to it.
+pub const POLICIES_UPDATE: &str = "io.maestro.plugins.v1alpha1.policies.update_request";
+/// Agent to hub, on `agentevents`: "send me my policies" (on every (re)connect).
+pub const POLICIES_RESYNC: &str = "io.maestro.plugins.v1alpha1.policies.resync_request";
+
+/// The data of [`POLICIES_UPDATE`]: the consumer's labels (the plugins' context) and every
+/// stored policy whose selector matches it, in name order; empty when none applies.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct PoliciesUpdate {
+    #[serde(default)]
+    pub consumer_labels: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    pub policies: Vec<crate::plugins::policy::PolicySpec>,
+}
+
+/// Whether an event is one of the plugin-policy events rather than a work event.
+pub fn is_policy_event(event: &Event) -> bool {
+    matches!(event.ty(), POLICIES_UPDATE | POLICIES_RESYNC)
+}
+
+pub fn policies_update_event(source: &str, cluster_name: &str, update: &PoliciesUpdate) -> Event {
+    let builder = EventBuilderV10::new()
+        .id(uuid::Uuid::new_v4().to_string())
+        .source(source.to_string())
+        .ty(POLICIES_UPDATE)
+        .time(Utc::now())
+        .extension(ext::CLUSTER_NAME, cluster_name.to_string());
+    build(builder, serde_json::to_value(update).unwrap_or_default())
+}
+
+pub fn policies_resync_event(agent_source: &str, cluster_name: &str) -> Event {
+    let builder = EventBuilderV10::new()
+        .id(uuid::Uuid::new_v4().to_string())
+        .source(agent_source.to_string())
+        .ty(POLICIES_RESYNC)
+        .time(Utc::now())
+        .extension(ext::CLUSTER_NAME, cluster_name.to_string());
+    build(builder, Value::Object(Default::default()))
+}
+
+/// The data of a [`POLICIES_UPDATE`] event.
+pub fn policies_update_of(event: &Event) -> Result<PoliciesUpdate, WireError> {
+    if event.ty() != POLICIES_UPDATE {
+        return Err(WireError::UnknownType(event.ty().to_string()));
+    }
+    data_as(event)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -592,5 +644,22 @@ mod tests {
         assert!(split.iter().all(|b| serde_json::to_vec(b).unwrap().len() < 200));
         assert_eq!(split.iter().map(Vec::len).sum::<usize>(), 2500);
         assert_eq!(batches::<u32>(&[], 10, 100), vec![Vec::<u32>::new()]);
+    }
+
+    #[test]
+    fn policy_updates_round_trip_in_binary_mode_and_are_not_work_events() {
+        let spec: crate::plugins::policy::PolicySpec =
+            serde_json::from_value(serde_json::json!({"name": "p", "selector": {"labels": {"env": "prod"}}})).unwrap();
+        let update = PoliciesUpdate {
+            consumer_labels: [("env".to_string(), "prod".to_string())].into_iter().collect(),
+            policies: vec![spec],
+        };
+        let event = decode(encode(&policies_update_event("maestro", "c1", &update))).unwrap();
+        assert!(is_policy_event(&event));
+        assert_eq!(policies_update_of(&event).unwrap(), update);
+        assert!(WorkEvent::from_event(&event).is_err(), "an OCM agent sees an unknown type");
+        let resync = decode(encode(&policies_resync_event("c1-work-agent", "c1"))).unwrap();
+        assert!(is_policy_event(&resync));
+        assert!(policies_update_of(&resync).is_err());
     }
 }
