@@ -255,10 +255,8 @@ impl PluginRuntime {
     }
 
     fn merge_policies(&self) {
-        let mut all: Vec<PolicySpec> = self.stored_policies.load().iter().cloned().collect();
-        all.extend(self.file_policies.load().iter().cloned());
-        all.sort_by(|a, b| a.name.cmp(&b.name));
-        self.policies.store(Arc::new(all));
+        let merged = merge_policies(&self.stored_policies.load(), &self.file_policies.load());
+        self.policies.store(Arc::new(merged));
     }
 
     /// Policies in force (stored and from the policy file).
@@ -791,9 +789,36 @@ impl HasState for bindings::feedback::exports::maestro::plugin::feedback::Health
 /// Keeps a weak handle so the watcher ends with the runtime.
 pub(crate) type RuntimeRef = Weak<PluginRuntime>;
 
+/// Stored and file policies in name order. A file policy shadows a stored one of the same name:
+/// an agent that receives the hub's policy `wire` and has its own `wire` in `policies.toml`
+/// (say, with its local codec key) must run it once, not twice.
+fn merge_policies(stored: &[PolicySpec], file: &[PolicySpec]) -> Vec<PolicySpec> {
+    let shadowed = |spec: &PolicySpec| file.iter().any(|f| f.name == spec.name);
+    let mut all: Vec<PolicySpec> = stored.iter().filter(|spec| !shadowed(spec)).cloned().collect();
+    all.extend(file.iter().cloned());
+    all.sort_by(|a, b| a.name.cmp(&b.name));
+    all
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn named(name: &str, consumer: &str) -> PolicySpec {
+        serde_json::from_value(serde_json::json!({"name": name, "selector": {"consumers": [consumer]}}))
+            .unwrap_or_else(|err| panic!("policy: {err}"))
+    }
+
+    #[test]
+    fn a_file_policy_shadows_the_stored_policy_of_the_same_name() {
+        let stored = [named("wire", "from-hub"), named("audit", "from-hub")];
+        let file = [named("wire", "from-file")];
+        let merged = merge_policies(&stored, &file);
+        let names: Vec<&str> = merged.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["audit", "wire"]);
+        assert!(merged[1].selector.matches("from-file", &[]), "the file's version wins");
+        assert!(!merged[1].selector.matches("from-hub", &[]));
+    }
 
     #[test]
     fn violation_paths_are_rooted_at_the_manifest() {
