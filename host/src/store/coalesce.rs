@@ -18,6 +18,12 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 /// stays well inside the statement timeout.
 const MAX_BATCH: usize = 64;
 
+/// Writer tasks, whatever the pool size. Two, so that one batch gathers while the other is
+/// written; more writers split the queue into smaller batches, which costs PostgreSQL more per
+/// row: with 16 clients, 4 writers gave 46% of the raw insert rate and 8 gave 34%, against
+/// 55–57% for 1 or 2 (`maestro bench --database postgres`, BENCHMARKS.md).
+pub(super) const WRITERS: usize = 2;
+
 /// One create as the queue carries it: the values of its row, already serialized.
 #[derive(Debug, Clone)]
 pub(super) struct CreateRow {
@@ -54,7 +60,8 @@ pub(super) struct Coalescer {
 }
 
 impl Coalescer {
-    /// Starts `writers` writer tasks; each holds at most one pooled connection at a time.
+    /// Starts `writers` writer tasks ([`WRITERS`] in the hub); each holds at most one pooled
+    /// connection at a time.
     pub fn start(pool: PgPool, writers: usize) -> Coalescer {
         let (queue, receiver) = mpsc::unbounded_channel();
         let receiver = Arc::new(Mutex::new(receiver));

@@ -151,10 +151,8 @@ impl Store {
             .await
             .map_err(|_| StoreError::Timeout(options.timeout))??;
         let creates = match &db {
-            // A quarter of the pool writes batches; the rest stays free for reads and updates.
-            Db::Postgres(pool) => {
-                Some(coalesce::Coalescer::start(pool.clone(), (options.max_connections as usize / 4).max(2)))
-            }
+            // Two connections write batches; the rest stay free for reads and updates.
+            Db::Postgres(pool) => Some(coalesce::Coalescer::start(pool.clone(), coalesce::WRITERS)),
             Db::Sqlite(_) => None,
         };
         Ok(Store {
