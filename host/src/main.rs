@@ -4,11 +4,6 @@ use anyhow::Context;
 use maestro::cli::{Cli, Command, LogFormat};
 use tracing_subscriber::EnvFilter;
 
-// A request allocates and frees hundreds of small buffers (JSON values, headers, SQL
-// arguments); glibc's malloc took ~8% of all CPU under load, mimalloc about half of that.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_env("MAESTRO_LOG").unwrap_or_else(|_| EnvFilter::new("info,rumqttd=warn"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);

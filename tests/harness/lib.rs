@@ -359,7 +359,9 @@ impl PrivateMosquitto {
         let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
         let dir = tempfile::tempdir().expect("temp dir");
         let config = dir.path().join("mosquitto.conf");
-        let text = format!("listener {port} 127.0.0.1\npersistence false\nlog_dest stderr\nlog_type error\n{extra}\n");
+        let text = format!(
+            "listener {port} 127.0.0.1\npersistence false\nset_tcp_nodelay true\nlog_dest stderr\nlog_type error\n{extra}\n"
+        );
         std::fs::write(&config, text).expect("write mosquitto.conf");
         let mut broker = PrivateMosquitto { port, config, child: None, _dir: dir };
         broker.restart().await;
