@@ -145,11 +145,18 @@ fn what_we_encode_carries_the_attributes_and_extensions_of_the_samples() {
         status: &status,
     };
     let ours = wire::status_event("c1-work-agent", &report);
-    let mut expected = names(&sample_event("cloudevents.agent.json"));
-    // `metadata` on a status is the ManifestWork's meta, which only an agent backed by a real
-    // ManifestWork has; the hub does not need it.
-    expected.retain(|n| n != "metadata");
-    assert_eq!(names(&ours), expected);
+    let sample = sample_event("cloudevents.agent.json");
+    assert_eq!(names(&ours), names(&sample));
+    let meta = |event: &Event| -> serde_json::Value {
+        serde_json::from_str(&event.extension("metadata").map(|v| v.to_string()).unwrap_or_default())
+            .unwrap_or_default()
+    };
+    let (ours_meta, sample_meta) = (meta(&ours), meta(&sample));
+    assert_eq!((ours_meta["uid"].as_str(), ours_meta["namespace"].as_str()), (Some("r1"), Some("c1")));
+    assert_eq!(ours_meta["generation"], 3);
+    assert_eq!(ours_meta["annotations"], sample_meta["annotations"], "the data type the work agent names");
+    let label = "cloudevents.open-cluster-management.io/originalsource";
+    assert_eq!(ours_meta["labels"][label], sample_meta["labels"][label]);
 
     let resync = wire::status_resync_event("maestro", "", &StatusHashList::default());
     assert_eq!(names(&resync), names(&sample_event("cloudevent-status-resync.json")));

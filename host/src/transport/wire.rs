@@ -511,8 +511,23 @@ pub fn status_event(agent_source: &str, report: &StatusReport<'_>) -> Event {
         .extension(ext::ORIGINAL_SOURCE, report.original_source.to_string())
         .extension(ext::LOG_TRACING, "{}".to_string())
         .extension(ext::SEQUENCE_ID, report.sequence_id.to_string())
-        .extension(ext::STATUS_HASH, status_hash(report.status));
+        .extension(ext::STATUS_HASH, status_hash(report.status))
+        .extension(ext::METADATA, status_work_metadata(report).to_string());
     build(builder, serde_json::to_value(report.status).unwrap_or_default())
+}
+
+/// The `metadata` of a status: the object meta of the ManifestWork the bundle is on the agent,
+/// as OCM's work agent sends it back, so that a source can restore the work from a status alone
+/// (name and uid the resource id, namespace the cluster, generation the resource version).
+fn status_work_metadata(report: &StatusReport<'_>) -> Value {
+    serde_json::json!({
+        "name": report.resource_id,
+        "namespace": report.cluster_name,
+        "uid": report.resource_id,
+        "generation": report.resource_version,
+        "labels": {"cloudevents.open-cluster-management.io/originalsource": report.original_source},
+        "annotations": {"cloudevents.open-cluster-management.io/datatype": "io.open-cluster-management.works.v1alpha1.manifestbundles"},
+    })
 }
 
 /// A `spec.resync_request`: an agent's resource versions, asking for everything newer.
