@@ -136,7 +136,8 @@ pub struct MqttAuthArgs {
     /// File holding the broker password (first line); never logged.
     #[arg(long, env = "MAESTRO_MQTT_PASSWORD_FILE")]
     pub mqtt_password_file: Option<PathBuf>,
-    /// PEM CA bundle that signs the broker's certificate (mqtts://).
+    /// PEM CA bundle that signs the broker's certificate (mqtts://) [default: the system's CA
+    /// certificates].
     #[arg(long, env = "MAESTRO_MQTT_CA_FILE")]
     pub mqtt_ca_file: Option<PathBuf>,
     /// PEM client certificate, for brokers that require one (with --mqtt-key-file).

@@ -72,8 +72,12 @@ pub enum MqttError {
     Url(String),
     #[error("{path}: {source}")]
     File { path: String, source: std::io::Error },
-    #[error("mqtts:// needs a CA file (--mqtt-ca-file) to verify the broker")]
-    NoCa,
+    #[error(
+        "mqtts:// without --mqtt-ca-file verifies the broker against the system's CA certificates, and none were found: {0}"
+    )]
+    NoSystemRoots(String),
+    #[error("TLS client settings: {0}")]
+    Tls(String),
     #[error("a client certificate needs both a certificate and a key file")]
     HalfClientCert,
     #[error("not connected to the broker")]
@@ -182,15 +186,54 @@ pub fn options(config: &MqttConfig) -> Result<MqttOptions, MqttError> {
         let read = |path: &PathBuf| {
             std::fs::read(path).map_err(|source| MqttError::File { path: path.display().to_string(), source })
         };
-        let ca = read(config.ca_file.as_ref().ok_or(MqttError::NoCa)?)?;
         let client_auth = match (&config.cert_file, &config.key_file) {
             (Some(cert), Some(key)) => Some((read(cert)?, read(key)?)),
             (None, None) => None,
             _ => return Err(MqttError::HalfClientCert),
         };
-        options.set_transport(Transport::tls_with_config(TlsConfiguration::Simple { ca, alpn: None, client_auth }));
+        let tls = match &config.ca_file {
+            Some(ca) => TlsConfiguration::Simple { ca: read(ca)?, alpn: None, client_auth },
+            None => system_roots_tls(client_auth)?,
+        };
+        options.set_transport(Transport::tls_with_config(tls));
     }
     Ok(options)
+}
+
+/// TLS verified against the operating system's CA certificates: what a broker with a
+/// certificate from a public CA (a managed MQTT service) needs, with no CA file to ship.
+fn system_roots_tls(client_auth: Option<(Vec<u8>, Vec<u8>)>) -> Result<TlsConfiguration, MqttError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+    let found = rustls_native_certs::load_native_certs();
+    let mut roots = rustls::RootCertStore::empty();
+    let (added, _) = roots.add_parsable_certificates(found.certs);
+    if added == 0 {
+        let errors: Vec<String> = found.errors.iter().map(ToString::to_string).collect();
+        return Err(MqttError::NoSystemRoots(if errors.is_empty() {
+            "no certificates".into()
+        } else {
+            errors.join("; ")
+        }));
+    }
+    // An explicit provider: the library must not depend on a process-wide default being installed.
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|err| MqttError::Tls(err.to_string()))?
+        .with_root_certificates(roots);
+    let config = match client_auth {
+        None => builder.with_no_client_auth(),
+        Some((cert, key)) => {
+            let chain = CertificateDer::pem_slice_iter(&cert)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|err| MqttError::Tls(format!("--mqtt-cert-file: {err}")))?;
+            let key =
+                PrivateKeyDer::from_pem_slice(&key).map_err(|err| MqttError::Tls(format!("--mqtt-key-file: {err}")))?;
+            builder.with_client_auth_cert(chain, key).map_err(|err| MqttError::Tls(err.to_string()))?
+        }
+    };
+    Ok(TlsConfiguration::Rustls(Arc::new(config)))
 }
 
 impl MqttLink {
@@ -412,5 +455,31 @@ impl Driver {
         if self.state.borrow().connected {
             self.state.send_modify(|s| s.connected = false);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tls_config() -> MqttConfig {
+        MqttConfig::new("mqtts://broker.example:8883", "c1")
+    }
+
+    #[test]
+    fn mqtts_without_a_ca_file_verifies_against_the_system_roots() {
+        // This machine has the system CA bundle (`ca-certificates`), as any broker host does.
+        let options = options(&tls_config()).unwrap_or_else(|err| panic!("mqtts without a CA file: {err}"));
+        assert!(matches!(options.transport(), Transport::Tls(TlsConfiguration::Rustls(_))));
+    }
+
+    #[test]
+    fn a_client_key_that_is_not_pem_is_refused_naming_its_flag() {
+        let dir = tempfile::tempdir().unwrap_or_else(|err| panic!("temp dir: {err}"));
+        let (cert, key) = (dir.path().join("c.crt"), dir.path().join("c.key"));
+        std::fs::write(&cert, "").and_then(|()| std::fs::write(&key, "not a key")).unwrap_or_else(|e| panic!("{e}"));
+        let config = MqttConfig { cert_file: Some(cert), key_file: Some(key), ..tls_config() };
+        let err = options(&config).err().map(|err| err.to_string()).unwrap_or_default();
+        assert!(err.contains("--mqtt-key-file"), "{err}");
     }
 }
