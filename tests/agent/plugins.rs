@@ -128,6 +128,30 @@ async fn feedback_plugins_follow_the_policies_the_hub_sends_and_their_failure_mo
     fleet.stop().await;
 }
 
+/// The same rollout-health check written in Python (componentize-py) and JavaScript
+/// (componentize-js), each the only feedback plugin of a policy in turn: the agent runs
+/// components of any language that meet the WIT.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_and_javascript_feedback_examples_report_through_the_agent() {
+    let fleet = Fleet::start_with_plugins(&["py-rollout-health", "js-rollout-health"]).await;
+    let id = fleet.create_bundle("api", json!({"manifests": [deployment("api", json!({}))]})).await;
+    for plugin in ["py-rollout-health", "js-rollout-health"] {
+        create_policy(&fleet, feedback_policy(plugin, "fail-closed")).await;
+        let status = fleet
+            .bundle_status(&id, &format!("{plugin}'s values"), |s| {
+                value(s, "api", "updatedReplicas") == Some(&json!({"type": "Integer", "integer": 1}))
+                    && manifest_condition(s, "api", "Available").is_some_and(|c| c["reason"] == "PluginHealthy")
+            })
+            .await;
+        assert_eq!(value(&status, "api", "availableReplicas"), Some(&json!({"type": "Integer", "integer": 1})));
+        let available = manifest_condition(&status, "api", "Available").expect("Available");
+        assert_eq!(available["message"], "1 of 1 replicas available", "{plugin}: {status}");
+        delete_policy(&fleet, "feedback").await;
+        fleet.bundle_status(&id, "the values gone", |s| value(s, "api", "updatedReplicas").is_none()).await;
+    }
+    fleet.stop().await;
+}
+
 /// A daily window of `minutes` starting `offset` from now (UTC, minute precision).
 fn window(offset: Span, minutes: i64) -> Value {
     let start = (Utc::now() + offset).format("%H:%M").to_string();
