@@ -152,6 +152,49 @@ async fn python_and_javascript_feedback_examples_report_through_the_agent() {
     fleet.stop().await;
 }
 
+/// A cert-manager `Certificate` as a manifest, its status included: the simulated CRD has no
+/// status subresource, so the status sent is the status stored (no cert-manager runs here).
+fn certificate(name: &str, ready: Value) -> Value {
+    json!({"apiVersion": "cert-manager.io/v1", "kind": "Certificate", "metadata": {"name": name, "namespace": "default"},
+           "spec": {"secretName": name, "dnsNames": ["example.com"]},
+           "status": {"conditions": [ready], "notAfter": "2099-01-01T00:00:00Z"}})
+}
+
+/// A status-feedback plugin gives health to a kind the agent knows nothing about.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_certificate_example_decides_the_health_of_a_custom_kind() {
+    let fleet = Fleet::start_with_plugins(&["certificate-ready"]).await;
+    let crd = json!({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "certificates.cert-manager.io"},
+        "spec": {"group": "cert-manager.io", "scope": "Namespaced",
+                 "names": {"plural": "certificates", "singular": "certificate", "kind": "Certificate"},
+                 "versions": [{"name": "v1", "served": true, "storage": true,
+                               "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]}
+    });
+    create_policy(&fleet, feedback_policy("certificate-ready", "fail-closed")).await;
+    let good = certificate("good", json!({"type": "Ready", "status": "True", "message": "up to date"}));
+    let bad =
+        certificate("bad", json!({"type": "Ready", "status": "False", "reason": "Failed", "message": "ACME refused"}));
+    let id = fleet.create_bundle("certs", json!({"manifests": [crd, good, bad]})).await;
+    let status = fleet
+        .bundle_status(&id, "both certificates judged", |s| {
+            value(s, "good", "ready").is_some() && value(s, "bad", "ready").is_some()
+        })
+        .await;
+    let good = manifest_condition(&status, "good", "Available").expect("Available");
+    assert_eq!((good["status"].as_str(), good["message"].as_str()), (Some("True"), Some("up to date")), "{status}");
+    assert_eq!(value(&status, "good", "ready"), Some(&json!({"type": "Boolean", "boolean": true})));
+    assert_eq!(value(&status, "good", "notAfter"), Some(&json!({"type": "String", "string": "2099-01-01T00:00:00Z"})));
+    let bad = manifest_condition(&status, "bad", "Available").expect("Available");
+    assert_eq!(
+        (bad["status"].as_str(), bad["message"].as_str()),
+        (Some("False"), Some("Failed: ACME refused")),
+        "{status}"
+    );
+    fleet.stop().await;
+}
+
 /// A daily window of `minutes` starting `offset` from now (UTC, minute precision).
 fn window(offset: Span, minutes: i64) -> Value {
     let start = (Utc::now() + offset).format("%H:%M").to_string();
