@@ -29,7 +29,7 @@ fn codec_policy() -> Value {
 
 fn codec_policy_toml() -> String {
     format!(
-        "[[policy]]\nname = \"wire\"\nselector = {{ consumers = [\"coded\"] }}\n[policy.codec]\n\
+        "[[policy]]\nname = \"wire\"\nselector = {{ labels = {{ wire = \"signed\" }} }}\n[policy.codec]\n\
          plugins = [{{ plugin = \"hmac-codec\", settings = {{ key_hex = \"{KEY}\" }} }}, {{ plugin = \"gzip-codec\" }}]\n"
     )
 }
@@ -42,7 +42,7 @@ async fn coded_hub() -> (TestHub, tempfile::TempDir, String) {
     let setup =
         HubSetup { plugins: Some(plugin_config(dir.path(), &["hmac-codec", "gzip-codec"])), ..HubSetup::default() };
     let hub = TestHub::start_full(Backend::Sqlite, setup, Some(transport_on(MOSQUITTO, &source))).await;
-    consumer(&hub, "coded", json!({})).await;
+    consumer(&hub, "coded", json!({"wire": "signed"})).await;
     consumer(&hub, "plain", json!({})).await;
     policy(&hub, codec_policy()).await;
     (hub, dir, source)
@@ -89,6 +89,10 @@ async fn start_agent(
     config.plugins = plugins;
     let agent = Agent::start(config).await.expect("agent starts");
     agent.connected(Duration::from_secs(30)).await.expect("agent connects");
+    if agent.plugins().is_some() {
+        // Its file policy selects by label: the labels come with the hub's first policy update.
+        eventually("the agent's first policy update", async || agent.policy_updates() > 0).await;
+    }
     (agent, sim, data)
 }
 
@@ -255,7 +259,7 @@ async fn encode_failure_holds_the_row(backend: Backend) {
     let source = unique_source();
     let setup = HubSetup { plugins: Some(plugin_config(dir.path(), &[])), ..HubSetup::default() };
     let hub = TestHub::start_full(backend, setup, Some(transport_on(MOSQUITTO, &source))).await;
-    consumer(&hub, "coded", json!({})).await;
+    consumer(&hub, "coded", json!({"wire": "signed"})).await;
     let topic = wire::source_events_topic(&source, "coded");
     let (listener, mut rx) = listen(vec![topic.clone()]).await;
 

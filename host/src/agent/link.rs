@@ -43,6 +43,22 @@ pub struct Identity {
     pub consumer: String,
     /// The agent's plugins as the link uses them: decoding and encoding event data.
     pub codecs: Codecs,
+    /// The consumer's labels as the hub last sent them, for policies that select by label.
+    pub labels: ConsumerLabels,
+}
+
+/// The consumer's labels, shared by the link's tasks; updated by each policy update.
+#[derive(Debug, Clone, Default)]
+pub struct ConsumerLabels(Arc<std::sync::RwLock<Vec<(String, String)>>>);
+
+impl ConsumerLabels {
+    pub fn set(&self, labels: Vec<(String, String)>) {
+        *self.0.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = labels;
+    }
+
+    fn get(&self) -> Vec<(String, String)> {
+        self.0.read().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+    }
 }
 
 impl Identity {
@@ -51,14 +67,13 @@ impl Identity {
         format!("{}-work-agent", self.consumer)
     }
 
-    /// This agent's consumer as its policies select it. The agent knows no labels, so its
-    /// policies select it by name (or select every consumer).
+    /// This agent's consumer as its policies select it: by name, or by the labels the hub sent.
     fn subject(&self, resource_id: &str, resource_version: i64) -> Subject {
         Subject {
             consumer: self.consumer.clone(),
+            labels: self.labels.get(),
             resource_id: resource_id.to_string(),
             resource_version,
-            ..Subject::default()
         }
     }
 
@@ -205,8 +220,10 @@ async fn policies_input(
             tracing::info!(consumer = %identity.consumer, policies = ?names, "plugin policies received from the hub");
             plugins.save(&update).await;
             plugins.runtime.set_stored_policies(update.policies);
+            let labels: Vec<(String, String)> = update.consumer_labels.into_iter().collect();
+            identity.labels.set(labels.clone());
             counters.policy_updates.fetch_add(1, Ordering::Relaxed);
-            Some(Input::Policies(update.consumer_labels.into_iter().collect()))
+            Some(Input::Policies(labels))
         }
         Err(err) => {
             let dropped = counters.malformed_events.fetch_add(1, Ordering::Relaxed) + 1;

@@ -124,12 +124,14 @@ impl Agent {
             runtime: runtime.clone(),
             saved: config.data_dir.join(format!("agent-{consumer}.policies.json")),
         });
+        let consumer_labels = link::ConsumerLabels::default();
         if let Some(agent_plugins) = &agent_plugins {
             let mut labels = Vec::new();
             if let Some(saved) = agent_plugins.load().await {
                 agent_plugins.runtime.set_stored_policies(saved.policies);
                 labels = saved.consumer_labels.into_iter().collect();
             }
+            consumer_labels.set(labels.clone());
             reconciler = reconciler.with_plugins(&consumer, agent_plugins.runtime.clone(), labels);
         }
         let (inputs_tx, inputs_rx) = mpsc::channel(1024);
@@ -141,7 +143,8 @@ impl Agent {
             mqtt.client_id = format!("{consumer}-agent-{}", &unique[..12]);
         }
         let codecs = crate::transport::codec::Codecs::new(plugins.clone());
-        let identity = Identity { source: config.source.clone(), consumer: consumer.clone(), codecs };
+        let identity =
+            Identity { source: config.source.clone(), consumer: consumer.clone(), codecs, labels: consumer_labels };
         let (incoming_tx, incoming) = mpsc::channel(1024);
         let topic = wire::source_events_topic(&config.source, &consumer);
         let link = Arc::new(MqttLink::start(&mqtt, vec![topic], incoming_tx)?);
