@@ -117,7 +117,9 @@ fn a_javascript_validator_scaffold_builds_passes_check_and_denies() {
 }
 
 #[test]
-fn python_codec_and_hook_scaffolds_build_pass_check_and_behave_through_plugin_run() {
+fn python_feedback_codec_and_hook_scaffolds_build_pass_check_and_behave_through_plugin_run() {
+    let (_feedback_tmp, dir) = scaffold("status-feedback", "py-ready", "python");
+    assert_feedback_template(&build_python(&dir, "status-feedback", "py-ready"));
     let (_codec_tmp, dir) = scaffold("codec", "py-xor", "python");
     assert_codec_template(&build_python(&dir, "codec", "py-xor"));
     let (_hook_tmp, dir) = scaffold("reconcile-hook", "py-pause", "python");
@@ -125,11 +127,28 @@ fn python_codec_and_hook_scaffolds_build_pass_check_and_behave_through_plugin_ru
 }
 
 #[test]
-fn javascript_codec_and_hook_scaffolds_build_pass_check_and_behave_through_plugin_run() {
+fn javascript_feedback_codec_and_hook_scaffolds_build_pass_check_and_behave_through_plugin_run() {
+    let (_feedback_tmp, dir) = scaffold("status-feedback", "js-ready", "js");
+    assert_feedback_template(&build_js(&dir, "status-feedback", "js-ready"));
     let (_codec_tmp, dir) = scaffold("codec", "js-xor", "js");
     assert_codec_template(&build_js(&dir, "codec", "js-xor"));
     let (_hook_tmp, dir) = scaffold("reconcile-hook", "js-pause", "js");
     assert_hook_template(&build_js(&dir, "reconcile-hook", "js-pause"));
+}
+
+/// The status-feedback template reports the Ready condition as health.
+fn assert_feedback_template(wasm: &Path) {
+    assert_accepted(wasm, "status-feedback");
+    for (status, state) in [("True", "healthy"), ("False", "progressing")] {
+        let live = format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: p}}\nstatus: {{conditions: [{{type: Ready, status: \"{status}\"}}]}}\n"
+        );
+        let out = run_plugin(wasm, &live, None, &[]);
+        assert!(out.status.success(), "{}", text(&out));
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+        assert_eq!(report["health"]["state"], state, "{report}");
+        assert_eq!(report["values"]["ready"], status == "True", "{report}");
+    }
 }
 
 /// The codec template XORs with `key`: the data changes size not at all and round-trips, and a
