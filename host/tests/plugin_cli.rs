@@ -116,6 +116,69 @@ fn a_javascript_validator_scaffold_builds_passes_check_and_denies() {
     assert!(text(&out).contains("label owner is required"), "{}", text(&out));
 }
 
+#[test]
+fn python_feedback_codec_and_hook_scaffolds_build_pass_check_and_behave_through_plugin_run() {
+    let (_feedback_tmp, dir) = scaffold("status-feedback", "py-ready", "python");
+    assert_feedback_template(&build_python(&dir, "status-feedback", "py-ready"));
+    let (_codec_tmp, dir) = scaffold("codec", "py-xor", "python");
+    assert_codec_template(&build_python(&dir, "codec", "py-xor"));
+    let (_hook_tmp, dir) = scaffold("reconcile-hook", "py-pause", "python");
+    assert_hook_template(&build_python(&dir, "reconcile-hook", "py-pause"));
+}
+
+#[test]
+fn javascript_feedback_codec_and_hook_scaffolds_build_pass_check_and_behave_through_plugin_run() {
+    let (_feedback_tmp, dir) = scaffold("status-feedback", "js-ready", "js");
+    assert_feedback_template(&build_js(&dir, "status-feedback", "js-ready"));
+    let (_codec_tmp, dir) = scaffold("codec", "js-xor", "js");
+    assert_codec_template(&build_js(&dir, "codec", "js-xor"));
+    let (_hook_tmp, dir) = scaffold("reconcile-hook", "js-pause", "js");
+    assert_hook_template(&build_js(&dir, "reconcile-hook", "js-pause"));
+}
+
+/// The status-feedback template reports the Ready condition as health.
+fn assert_feedback_template(wasm: &Path) {
+    assert_accepted(wasm, "status-feedback");
+    for (status, state) in [("True", "healthy"), ("False", "progressing")] {
+        let live = format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: p}}\nstatus: {{conditions: [{{type: Ready, status: \"{status}\"}}]}}\n"
+        );
+        let out = run_plugin(wasm, &live, None, &[]);
+        assert!(out.status.success(), "{}", text(&out));
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+        assert_eq!(report["health"]["state"], state, "{report}");
+        assert_eq!(report["values"]["ready"], status == "True", "{report}");
+    }
+}
+
+/// The codec template XORs with `key`: the data changes size not at all and round-trips, and a
+/// key that is not a byte is refused before any data goes through it.
+fn assert_codec_template(wasm: &Path) {
+    assert_accepted(wasm, "codec");
+    let out = run_plugin(wasm, LABELLED, Some(r#"{"key": 42}"#), &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    assert_eq!(answer["round_trip"], true, "{answer}");
+    assert_eq!(answer["encoded_bytes"], answer["input_bytes"], "{answer}");
+    let out = run_plugin(wasm, LABELLED, Some(r#"{"key": 300}"#), &[]);
+    assert!(!out.status.success(), "a key of 300 was accepted:\n{}", text(&out));
+    assert!(text(&out).contains("key must be an integer from 0 to 255"), "{}", text(&out));
+}
+
+/// The hook template holds bundles back on clusters labelled `paused=true` and lets the rest
+/// through with their manifests unchanged.
+fn assert_hook_template(wasm: &Path) {
+    assert_accepted(wasm, "reconcile-hook");
+    let out = run_plugin(wasm, LABELLED, None, &[]);
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    assert_eq!(answer["before_apply"]["outcome"], "proceed", "{}", text(&out));
+    assert_eq!(answer["before_apply"]["manifests"][0]["metadata"]["labels"]["team"], "a", "{}", text(&out));
+    assert_eq!(answer["before_delete"]["outcome"], "proceed", "{}", text(&out));
+    let out = run_plugin(wasm, LABELLED, None, &["--label", "paused=true"]);
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    assert_eq!(answer["before_apply"], serde_json::json!({"outcome": "requeue", "after_ms": 60_000}), "{}", text(&out));
+}
+
 /// Compiled components are cached here across tests and runs, as the hub caches them.
 fn cache_dir() -> String {
     repo().join("target/plugin-cli-cache").display().to_string()
