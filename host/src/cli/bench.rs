@@ -48,11 +48,9 @@ pub enum DatabaseChoice {
     Both,
 }
 
+/// `--postgres-url`: the server every bench that needs PostgreSQL makes its scratch databases on.
 #[derive(Debug, Clone, clap::Args)]
-pub struct BenchArgs {
-    /// Which database(s) to measure.
-    #[arg(long, value_enum, default_value = "both")]
-    pub database: DatabaseChoice,
+pub struct ScratchPostgres {
     /// A PostgreSQL server the bench may create and drop scratch databases on
     /// (`maestro_bench_<pid>_<random>`); the database in the URL is only used to connect.
     #[arg(
@@ -62,6 +60,15 @@ pub struct BenchArgs {
         hide_env_values = true
     )]
     pub postgres_url: String,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct BenchArgs {
+    /// Which database(s) to measure.
+    #[arg(long, value_enum, default_value = "both")]
+    pub database: DatabaseChoice,
+    #[command(flatten)]
+    pub postgres: ScratchPostgres,
     /// Resources to create through POST /resources.
     #[arg(long, default_value_t = 5000)]
     pub creates: usize,
@@ -280,19 +287,10 @@ async fn with_scratch_database<T>(
     kind: DbKind,
     work: impl AsyncFnOnce(String) -> anyhow::Result<T>,
 ) -> anyhow::Result<T> {
-    let name = scratch_name();
     match kind {
-        DbKind::Postgres => {
-            let url = with_database(&args.postgres_url, &name)?;
-            admin_sql(&args.postgres_url, &format!("CREATE DATABASE {name}"), args.timeout).await?;
-            let result = work(url).await;
-            // FORCE ends connections a failed phase may have left, so the drop cannot be refused.
-            let dropped =
-                admin_sql(&args.postgres_url, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"), args.timeout)
-                    .await;
-            finish(result, dropped.with_context(|| format!("dropping scratch database {name}")))
-        }
+        DbKind::Postgres => with_scratch_postgres(&args.postgres.postgres_url, args.timeout, work).await,
         DbKind::Sqlite => {
+            let name = scratch_name();
             let dir = std::env::temp_dir().join(&name);
             std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
             let url = format!("sqlite://{}", dir.join("maestro.db").display());
@@ -301,6 +299,22 @@ async fn with_scratch_database<T>(
             finish(result, removed)
         }
     }
+}
+
+/// Runs `work` on a fresh database of the PostgreSQL server at `admin_url` and drops it
+/// afterwards, whether `work` succeeded or not. Each statement is bounded by `limit`.
+pub(crate) async fn with_scratch_postgres<T>(
+    admin_url: &str,
+    limit: Duration,
+    work: impl AsyncFnOnce(String) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let name = scratch_name();
+    let url = with_database(admin_url, &name)?;
+    admin_sql(admin_url, &format!("CREATE DATABASE {name}"), limit).await?;
+    let result = work(url).await;
+    // FORCE ends connections a failed phase may have left, so the drop cannot be refused.
+    let dropped = admin_sql(admin_url, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"), limit).await;
+    finish(result, dropped.with_context(|| format!("dropping scratch database {name}")))
 }
 
 /// The work's own error wins over a cleanup error, which is then only reported.

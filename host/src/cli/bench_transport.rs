@@ -32,14 +32,8 @@ pub struct TransportBenchArgs {
     /// The broker, as agents and hubs would use it.
     #[arg(long, default_value = "mqtt://127.0.0.1:1883")]
     pub mqtt_url: String,
-    /// PostgreSQL server for a scratch database (`maestro_bench_<pid>_<random>`, dropped after).
-    #[arg(
-        long,
-        env = "MAESTRO_BENCH_POSTGRES_URL",
-        default_value = "postgres://root@127.0.0.1:5432/test",
-        hide_env_values = true
-    )]
-    pub postgres_url: String,
+    #[command(flatten)]
+    pub postgres: super::bench::ScratchPostgres,
     /// Bundles queued in the outbox, then dispatched and timed.
     #[arg(long, default_value_t = 10_000)]
     pub dispatch_events: usize,
@@ -75,15 +69,11 @@ pub async fn run(args: TransportBenchArgs) -> anyhow::Result<()> {
     let raw = raw_broker_rate(&args, spec_bytes).await?;
     println!("\nbroker alone: QoS 1, {spec_bytes}-byte messages, one publisher, one subscriber: {raw:.0} msg/s");
 
-    let name = format!("maestro_bench_{}_{}", std::process::id(), &uuid::Uuid::new_v4().simple().to_string()[..12]);
-    let url = with_database(&args.postgres_url, &name)?;
-    admin(&args.postgres_url, &format!("CREATE DATABASE {name}")).await?;
-    let result = phases(&args, &url, &manifest, raw).await;
-    let dropped = admin(&args.postgres_url, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
-    if let Err(err) = dropped {
-        eprintln!("could not drop scratch database {name}: {err:#}");
-    }
-    result
+    let admin_url = &args.postgres.postgres_url;
+    super::bench::with_scratch_postgres(admin_url, Duration::from_secs(30), async |url: String| {
+        phases(&args, &url, &manifest, raw).await
+    })
+    .await
 }
 
 async fn phases(args: &TransportBenchArgs, url: &str, manifest: &Value, raw: f64) -> anyhow::Result<()> {
@@ -346,17 +336,4 @@ async fn create_to_status(args: &TransportBenchArgs, url: &str, manifest: &Value
     }
     latencies.sort();
     Ok(latencies)
-}
-
-fn with_database(url: &str, database: &str) -> anyhow::Result<String> {
-    let (server, _) = url.rsplit_once('/').context("--postgres-url needs a database path")?;
-    Ok(format!("{server}/{database}"))
-}
-
-async fn admin(url: &str, sql: &str) -> anyhow::Result<()> {
-    let mut conn = tokio::time::timeout(Duration::from_secs(30), sqlx::PgConnection::connect(url))
-        .await
-        .context("connecting to PostgreSQL timed out")??;
-    sqlx::query(sqlx::AssertSqlSafe(sql.to_string())).execute(&mut conn).await?;
-    Ok(())
 }
