@@ -11,7 +11,8 @@ use maestro::agent::{Agent, AgentConfig, RunningAgent};
 use maestro::plugins::PluginConfig;
 use maestro::sim::{RunningSim, SimCluster, SimOptions, StoppedSim};
 use maestro::transport::TransportConfig;
-use maestro::transport::mqtt::MqttConfig;
+use maestro::transport::mqtt::{MqttConfig, MqttLink};
+use maestro::transport::wire;
 use maestro_tests::{Backend, HubSetup, TestHub, transport_on, unique_source};
 use serde_json::{Value, json};
 
@@ -34,6 +35,22 @@ pub struct Fleet {
 }
 
 impl Fleet {
+    /// Publishes a spec event that is not a CloudEvent to this cluster's topic, as a stranger
+    /// on the broker could, and waits for the broker's acknowledgement.
+    pub async fn publish_malformed_spec(&self) {
+        let (tx, _incoming) = tokio::sync::mpsc::channel(16);
+        let link = MqttLink::start(&MqttConfig::new(self.broker.clone(), "intruder"), Vec::new(), tx).expect("link");
+        link.connected(Duration::from_secs(30)).await.expect("connects");
+        let topic = wire::source_events_topic(&self.source, CONSUMER);
+        let garbage = wire::MqttMessage {
+            user_properties: vec![("ce-specversion".into(), "1.0".into())],
+            content_type: Some("application/json".into()),
+            payload: b"{ not json".to_vec(),
+        };
+        link.publish(&topic, garbage).await.expect("publish").wait(Duration::from_secs(30)).await.expect("acked");
+        link.close().await;
+    }
+
     /// Hub with the embedded broker.
     pub async fn start() -> Fleet {
         let source = unique_source();

@@ -1,13 +1,9 @@
 //! What an operator sees of a running agent: `/metrics`, `/healthz`, `/readyz`, scraped over
 //! HTTP while the agent applies bundles, meets a bad event, and loses its API server.
 
-use std::time::Duration;
-
-use maestro::transport::mqtt::{MqttConfig, MqttLink};
-use maestro::transport::wire;
 use serde_json::json;
 
-use crate::fleet::{CONSUMER, Fleet, condition, condition_is, config_map, eventually, manifest_status, sample};
+use crate::fleet::{Fleet, condition, condition_is, config_map, eventually, manifest_status, sample};
 
 /// Polls the agent's `/metrics` until `series` satisfies `check`; returns its value.
 async fn metric_until(fleet: &Fleet, series: &str, check: impl Fn(f64) -> bool) -> f64 {
@@ -16,20 +12,6 @@ async fn metric_until(fleet: &Fleet, series: &str, check: impl Fn(f64) -> bool) 
         check(value).then_some(value)
     })
     .await
-}
-
-async fn publish_garbage(fleet: &Fleet) {
-    let (tx, _incoming) = tokio::sync::mpsc::channel(16);
-    let link = MqttLink::start(&MqttConfig::new(fleet.broker.clone(), "intruder"), Vec::new(), tx).expect("link");
-    link.connected(Duration::from_secs(30)).await.expect("connects");
-    let topic = wire::source_events_topic(&fleet.source, CONSUMER);
-    let garbage = wire::MqttMessage {
-        user_properties: vec![("ce-specversion".into(), "1.0".into())],
-        content_type: Some("application/json".into()),
-        payload: b"{ not json".to_vec(),
-    };
-    link.publish(&topic, garbage).await.expect("publish").wait(Duration::from_secs(30)).await.expect("acked");
-    link.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -61,7 +43,7 @@ async fn the_agents_metrics_count_what_it_received_applied_sent_and_dropped() {
     fleet.bundle_status(&refused, "refused", |s| condition_is(&s["conditions"], "Applied", "False")).await;
     metric_until(&fleet, r#"maestro_agent_apply_errors_total{reason="UnknownKind"}"#, |n| n >= 1.0).await;
 
-    publish_garbage(&fleet).await;
+    fleet.publish_malformed_spec().await;
     metric_until(&fleet, "maestro_agent_malformed_events_dropped_total", |n| n == 1.0).await;
     fleet.stop().await;
 }

@@ -1,14 +1,10 @@
 //! The agent restarts, the broker goes away, bad events arrive: nothing applied or reported is
 //! lost, and the agent keeps serving.
 
-use std::time::Duration;
-
-use maestro::transport::mqtt::{MqttConfig, MqttLink};
-use maestro::transport::wire;
 use maestro_tests::PrivateMosquitto;
 use serde_json::json;
 
-use crate::fleet::{CONSUMER, Fleet, condition_is, config_map, data_key};
+use crate::fleet::{Fleet, condition_is, config_map, data_key};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn changes_made_while_the_agent_is_down_are_applied_when_it_returns() {
@@ -66,16 +62,7 @@ async fn a_broker_outage_loses_neither_specs_nor_statuses() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_malformed_spec_event_is_dropped_and_counted_and_the_agent_keeps_serving() {
     let fleet = Fleet::start().await;
-    let (tx, _incoming) = tokio::sync::mpsc::channel(16);
-    let link = MqttLink::start(&MqttConfig::new(fleet.broker.clone(), "intruder"), Vec::new(), tx).expect("link");
-    link.connected(Duration::from_secs(30)).await.expect("connects");
-    let topic = wire::source_events_topic(&fleet.source, CONSUMER);
-    let garbage = wire::MqttMessage {
-        user_properties: vec![("ce-specversion".into(), "1.0".into())],
-        content_type: Some("application/json".into()),
-        payload: b"{ not json".to_vec(),
-    };
-    link.publish(&topic, garbage).await.expect("publish").wait(Duration::from_secs(30)).await.expect("acked");
+    fleet.publish_malformed_spec().await;
     crate::fleet::eventually("the malformed event counted", || async {
         (fleet.agent().malformed_events() == 1).then_some(())
     })
@@ -85,6 +72,5 @@ async fn a_malformed_spec_event_is_dropped_and_counted_and_the_agent_keeps_servi
     fleet
         .bundle_status(&id, "applied after the bad event", |s| condition_is(&s["conditions"], "Applied", "True"))
         .await;
-    link.close().await;
     fleet.stop().await;
 }
