@@ -326,14 +326,7 @@ pub struct ExtraCluster {
 
 impl ExtraCluster {
     pub fn config_maps(&self) -> Api<DynamicObject> {
-        let resource = ApiResource {
-            group: String::new(),
-            version: "v1".into(),
-            api_version: "v1".into(),
-            kind: "ConfigMap".into(),
-            plural: "configmaps".into(),
-        };
-        Api::namespaced_with(self.sim.client().expect("kube client"), "default", &resource)
+        self.sim.config_maps("default").expect("kube client")
     }
 
     pub async fn stop(self) {

@@ -6,7 +6,6 @@
 use std::time::Duration;
 
 use kube::api::{Api, DynamicObject};
-use kube::discovery::ApiResource;
 use maestro::agent::{Agent, AgentConfig, RunningAgent};
 use maestro::sim::{RunningSim, SimCluster, SimOptions};
 use maestro::transport::mqtt::{MqttConfig, MqttLink, Received};
@@ -105,14 +104,7 @@ async fn create_bundle(hub: &TestHub, consumer: &str, manifest: Value) -> String
 }
 
 fn config_maps(sim: &RunningSim) -> Api<DynamicObject> {
-    let resource = ApiResource {
-        group: String::new(),
-        version: "v1".into(),
-        api_version: "v1".into(),
-        kind: "ConfigMap".into(),
-        plural: "configmaps".into(),
-    };
-    Api::namespaced_with(sim.client().expect("kube client"), "default", &resource)
+    sim.config_maps("default").expect("kube client")
 }
 
 fn applied(status: &Value) -> bool {

@@ -12,8 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use kube::api::{Api, DynamicObject, ListParams};
-use kube::discovery::ApiResource;
+use kube::api::ListParams;
 use serde_json::{Value, json};
 
 use crate::api::auth::AuthConfig;
@@ -225,14 +224,7 @@ async fn throughput_phase(
             json!({"consumer_name": CONSUMER, "name": format!("bundle-{b}"), "manifests": manifests})
         })
         .collect();
-    let resource = ApiResource {
-        group: String::new(),
-        version: "v1".into(),
-        api_version: "v1".into(),
-        kind: "ConfigMap".into(),
-        plural: "configmaps".into(),
-    };
-    let config_maps: Api<DynamicObject> = Api::namespaced_with(sim.client()?, "default", &resource);
+    let config_maps = sim.config_maps("default")?;
     let started = Instant::now();
     let url = format!("{base}/resource-bundles");
     let posting = futures::stream::iter(bundles.into_iter().map(|bundle| {

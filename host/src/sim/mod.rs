@@ -304,6 +304,18 @@ impl RunningSim {
         kube::Client::try_from(self.config()?).map_err(|source| SimError::Client { url: self.url(), source })
     }
 
+    /// The ConfigMaps of `namespace`, through `kube` as a client of this cluster sees them.
+    pub fn config_maps(&self, namespace: &str) -> Result<kube::Api<kube::api::DynamicObject>, SimError> {
+        let resource = kube::discovery::ApiResource {
+            group: String::new(),
+            version: "v1".into(),
+            api_version: "v1".into(),
+            kind: "ConfigMap".into(),
+            plural: "configmaps".into(),
+        };
+        Ok(kube::Api::namespaced_with(self.client()?, namespace, &resource))
+    }
+
     /// Ends watches, stops accepting, lets requests in flight finish, and stops the controllers.
     pub async fn shutdown(self) -> std::io::Result<()> {
         self.stop().await.map(drop)
