@@ -72,16 +72,9 @@ pub async fn policy(hub: &TestHub, body: Value) {
 pub fn deployment(name: &str, images: &[&str]) -> Value {
     let containers: Vec<Value> =
         images.iter().enumerate().map(|(i, image)| json!({"name": format!("c{i}"), "image": image})).collect();
-    json!({
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "namespace": "default", "labels": {"app": name}},
-        "spec": {
-            "replicas": 1,
-            "selector": {"matchLabels": {"app": name}},
-            "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": containers}}
-        }
-    })
+    let mut manifest = maestro_tests::deployment(name);
+    manifest["spec"]["template"]["spec"]["containers"] = Value::Array(containers);
+    manifest
 }
 
 pub async fn post_bundle(hub: &TestHub, consumer: &str, manifest: Value) -> Reply {
