@@ -47,7 +47,7 @@ pub struct Identity {
     pub labels: ConsumerLabels,
 }
 
-/// The consumer's labels, shared by the link's tasks; updated by each policy update.
+/// The consumer's labels, shared by the link and the reconciler; updated by each policy update.
 #[derive(Debug, Clone, Default)]
 pub struct ConsumerLabels(Arc<std::sync::RwLock<Vec<(String, String)>>>);
 
@@ -56,7 +56,7 @@ impl ConsumerLabels {
         *self.0.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = labels;
     }
 
-    fn get(&self) -> Vec<(String, String)> {
+    pub fn get(&self) -> Vec<(String, String)> {
         self.0.read().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
     }
 }
@@ -220,10 +220,9 @@ async fn policies_input(
             tracing::info!(consumer = %identity.consumer, policies = ?names, "plugin policies received from the hub");
             plugins.save(&update).await;
             plugins.runtime.set_stored_policies(update.policies);
-            let labels: Vec<(String, String)> = update.consumer_labels.into_iter().collect();
-            identity.labels.set(labels.clone());
+            identity.labels.set(update.consumer_labels.into_iter().collect());
             counters.policy_updates.fetch_add(1, Ordering::Relaxed);
-            Some(Input::Policies(labels))
+            Some(Input::Policies)
         }
         Err(err) => {
             let dropped = counters.malformed_events.fetch_add(1, Ordering::Relaxed) + 1;

@@ -126,13 +126,11 @@ impl Agent {
         });
         let consumer_labels = link::ConsumerLabels::default();
         if let Some(agent_plugins) = &agent_plugins {
-            let mut labels = Vec::new();
             if let Some(saved) = agent_plugins.load().await {
                 agent_plugins.runtime.set_stored_policies(saved.policies);
-                labels = saved.consumer_labels.into_iter().collect();
+                consumer_labels.set(saved.consumer_labels.into_iter().collect());
             }
-            consumer_labels.set(labels.clone());
-            reconciler = reconciler.with_plugins(&consumer, agent_plugins.runtime.clone(), labels);
+            reconciler = reconciler.with_plugins(&consumer, agent_plugins.runtime.clone(), consumer_labels.clone());
         }
         let (inputs_tx, inputs_rx) = mpsc::channel(1024);
         let reconcile = tokio::spawn(reconciler.run(inputs_rx, feeds).instrument(span.clone()));

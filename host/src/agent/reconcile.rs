@@ -23,6 +23,7 @@ use tracing::Instrument;
 
 use super::apply::{self, ApplyError, Deletion, Discovery, Target};
 use super::drift;
+use super::link::ConsumerLabels;
 use super::local::{AppliedRef, LocalBundle, LocalStore, PendingStatus};
 use super::spec::{BundleSpec, DriftPolicy, ManifestPlan, UpdateStrategy};
 use super::status::{
@@ -59,8 +60,8 @@ pub enum Input {
     /// The hub's status hashes (bundle id, hash); every status that differs is sent again,
     /// every status when the list is empty.
     StatusResync(Vec<(String, String)>),
-    /// The hub sent this consumer's plugin policies (already in the runtime) and its labels.
-    Policies(Vec<(String, String)>),
+    /// The hub sent this consumer's plugin policies and labels (both already in force).
+    Policies,
 }
 
 /// Why a reconcile hook keeps a bundle version from being applied or deleted.
@@ -243,8 +244,10 @@ pub struct Reconciler {
     value_cap: usize,
     counters: Arc<Counters>,
     plugins: Option<Arc<PluginRuntime>>,
-    /// The consumer and its labels as the hub last sent them: the plugins' context.
-    subject: Subject,
+    /// The consumer (empty without plugins) and its labels as the hub last sent them, shared
+    /// with the link, which updates them: the plugins' context.
+    consumer: String,
+    labels: ConsumerLabels,
 }
 
 /// The reconciler's inputs besides spec events.
@@ -275,21 +278,17 @@ impl Reconciler {
             value_cap,
             counters,
             plugins: None,
-            subject: Subject::default(),
+            consumer: String::new(),
+            labels: ConsumerLabels::default(),
         };
         (reconciler, Feeds { observed, retries })
     }
 
     /// Runs the consumer's status-feedback plugins and reconcile hooks with `runtime`.
-    /// `labels` are the consumer's as last known (the hub sends them again on connect).
-    pub fn with_plugins(
-        mut self,
-        consumer: &str,
-        runtime: Arc<PluginRuntime>,
-        labels: Vec<(String, String)>,
-    ) -> Reconciler {
-        self.subject.consumer = consumer.to_owned();
-        self.subject.labels = labels;
+    /// `labels` are the consumer's, kept current by the link (the hub sends them on connect).
+    pub fn with_plugins(mut self, consumer: &str, runtime: Arc<PluginRuntime>, labels: ConsumerLabels) -> Reconciler {
+        self.consumer = consumer.to_owned();
+        self.labels = labels;
         self.plugins = Some(runtime);
         self
     }
@@ -305,7 +304,7 @@ impl Reconciler {
                         self.on_spec(spec).instrument(span).await;
                     }
                     Some(Input::StatusResync(hashes)) => self.on_status_resync(hashes).await,
-                    Some(Input::Policies(labels)) => self.on_policies(labels).await,
+                    Some(Input::Policies) => self.on_policies().await,
                     None => break,
                 },
                 Some(observed) = feeds.observed.recv() => self.on_observed(observed).await,
@@ -901,7 +900,12 @@ impl Reconciler {
 
 impl Reconciler {
     fn subject_for(&self, id: &str, version: i64) -> Subject {
-        Subject { resource_id: id.to_owned(), resource_version: version, ..self.subject.clone() }
+        Subject {
+            consumer: self.consumer.clone(),
+            labels: self.labels.get(),
+            resource_id: id.to_owned(),
+            resource_version: version,
+        }
     }
 
     /// The runtime, when some policy in force has steps at `world` (otherwise no call is made).
@@ -911,8 +915,7 @@ impl Reconciler {
 
     /// New policies or labels: statuses are recomputed with the feedback plugins now in force,
     /// and versions a hook held back are put to the hooks again.
-    async fn on_policies(&mut self, labels: Vec<(String, String)>) {
-        self.subject.labels = labels;
+    async fn on_policies(&mut self) {
         let ids: Vec<String> = self.bundles.keys().cloned().collect();
         tracing::info!(bundles = ids.len(), "plugin policies changed; re-evaluating");
         for id in ids {
