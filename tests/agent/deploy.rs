@@ -13,7 +13,7 @@ use k8s_openapi::api::core::v1::{Container, Probe};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
 use kube::api::{Api, Patch, PatchParams};
-use maestro::sim::{SimCluster, SimOptions};
+use maestro_sim::{SimCluster, SimOptions};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -94,7 +94,7 @@ fn agent_command(deployment: &Deployment) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_agent_manifests_apply_run_and_start_maestro_agent_with_valid_flags() {
-    maestro::install_crypto_provider();
+    maestro_net::install_crypto_provider();
     let sim =
         SimCluster::start(SimOptions { ready_delay: Duration::from_millis(100), ..Default::default() }).await.unwrap();
     let client = sim.client().unwrap();
@@ -287,7 +287,7 @@ fn the_brokers_config_map_is_the_acl_and_config_the_tests_run_mosquitto_with() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_broker_manifests_apply_run_and_are_what_the_hub_connects_to() {
-    maestro::install_crypto_provider();
+    maestro_net::install_crypto_provider();
     let sim =
         SimCluster::start(SimOptions { ready_delay: Duration::from_millis(100), ..Default::default() }).await.unwrap();
     let client = sim.client().unwrap();

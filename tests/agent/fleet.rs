@@ -7,13 +7,13 @@ use std::time::Duration;
 
 use kube::api::{Api, DynamicObject};
 use kube::discovery::ApiResource;
-use maestro::agent::{Agent, AgentConfig, RunningAgent};
-use maestro::plugins::PluginConfig;
-use maestro::sim::{RunningSim, SimCluster, SimOptions, StoppedSim};
-use maestro::transport::TransportConfig;
-use maestro::transport::mqtt::{MqttConfig, MqttLink};
-use maestro::transport::wire;
+use maestro_agent::{Agent, AgentConfig, RunningAgent};
+use maestro_hub::transport::TransportConfig;
+use maestro_plugins::PluginConfig;
+use maestro_sim::{RunningSim, SimCluster, SimOptions, StoppedSim};
 use maestro_tests::{Backend, HubSetup, TestHub, transport_on, unique_source};
+use maestro_wire::mqtt::{MqttConfig, MqttLink};
+use maestro_wire::wire;
 use serde_json::{Value, json};
 
 pub const CONSUMER: &str = "cluster1";
@@ -198,7 +198,7 @@ impl Fleet {
 
     /// A client for the cluster (it fails to connect while the cluster is stopped).
     pub fn cluster_client(&self) -> kube::Client {
-        maestro::install_crypto_provider();
+        maestro_net::install_crypto_provider();
         kube::Client::try_from(self.cluster_config()).expect("kube client")
     }
 

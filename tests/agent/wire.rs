@@ -5,9 +5,9 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use cloudevents::AttributesReader;
-use maestro::transport::mqtt::{MqttConfig, MqttLink};
-use maestro::transport::wire;
 use maestro_tests::conformance_sample;
+use maestro_wire::mqtt::{MqttConfig, MqttLink};
+use maestro_wire::wire;
 use serde_json::{Value, json};
 
 use crate::fleet::{CONSUMER, Fleet};

@@ -4,7 +4,7 @@
 use std::io::Write;
 
 use jsonwebtoken::{EncodingKey, Header};
-use maestro::api::auth::AuthConfig;
+use maestro_hub::api::auth::AuthConfig;
 use maestro_tests::{Backend, HubSetup, TestHub};
 use serde_json::json;
 
@@ -79,8 +79,8 @@ async fn with_an_hs256_key_valid_jwts_get_in() {
 }
 
 /// A hub on SQLite in `dir` with the given address and authentication.
-fn config(dir: &tempfile::TempDir, bind: &str, auth: AuthConfig) -> maestro::hub::HubConfig {
-    maestro::hub::HubConfig {
+fn config(dir: &tempfile::TempDir, bind: &str, auth: AuthConfig) -> maestro_hub::HubConfig {
+    maestro_hub::HubConfig {
         bind: bind.parse().expect("addr"),
         database_url: format!("sqlite://{}/m.db", dir.path().display()),
         db: Default::default(),
@@ -93,7 +93,7 @@ fn config(dir: &tempfile::TempDir, bind: &str, auth: AuthConfig) -> maestro::hub
 #[tokio::test]
 async fn without_authentication_the_hub_refuses_to_listen_beyond_loopback() {
     let dir = tempfile::tempdir().expect("dir");
-    let err = maestro::hub::start(config(&dir, "0.0.0.0:0", AuthConfig::default())).await.err().expect("refused");
+    let err = maestro_hub::start(config(&dir, "0.0.0.0:0", AuthConfig::default())).await.err().expect("refused");
     assert!(err.to_string().contains("--auth-token-file"), "{err}");
 }
 
@@ -101,7 +101,7 @@ async fn without_authentication_the_hub_refuses_to_listen_beyond_loopback() {
 async fn an_unreadable_token_file_stops_the_hub_with_the_flag_named() {
     let dir = tempfile::tempdir().expect("dir");
     let auth = AuthConfig { token_file: Some(dir.path().join("missing")), ..Default::default() };
-    let err = maestro::hub::start(config(&dir, "127.0.0.1:0", auth)).await.err().expect("refused");
+    let err = maestro_hub::start(config(&dir, "127.0.0.1:0", auth)).await.err().expect("refused");
     assert!(err.to_string().contains("--auth-token-file"), "{err}");
 }
 

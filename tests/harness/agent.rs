@@ -1,4 +1,4 @@
-//! A test work agent that speaks MQTT directly through `maestro::transport::agent_link`: it
+//! A test work agent that speaks MQTT directly through `maestro_wire::agent_link`: it
 //! applies every spec event in memory (dropping stale ones, as OCM agents do), answers at once
 //! with a status (`Applied`, or `Deleted` for a delete), resyncs on every (re)connect and
 //! answers the hub's status resync requests.
@@ -7,9 +7,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use maestro::transport::agent_link::AgentLink;
-use maestro::transport::mqtt::MqttConfig;
-use maestro::transport::wire::{
+use maestro_wire::agent_link::AgentLink;
+use maestro_wire::mqtt::MqttConfig;
+use maestro_wire::wire::{
     self, EventAction, ManifestBundle, ManifestBundleStatus, ResourceVersion, ResourceVersionList, SpecEvent,
     StatusReport, WorkEvent,
 };
@@ -89,7 +89,7 @@ impl TestAgent {
 
     /// Starts an agent with connection settings of its own (credentials, TLS).
     pub async fn start_with_config(mut mqtt: MqttConfig, source: &str, consumer: &str, state: AgentState) -> TestAgent {
-        maestro::install_crypto_provider();
+        maestro_net::install_crypto_provider();
         mqtt.client_id = format!("agent-{consumer}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
         let link = AgentLink::connect(mqtt, source, consumer).expect("agent link");
         link.connected(Duration::from_secs(30)).await.expect("agent connects to the broker");

@@ -10,12 +10,12 @@ pub mod agent;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use maestro::api::Limits;
-use maestro::api::auth::AuthConfig;
-use maestro::hub::{HubConfig, RunningHub};
-use maestro::store::{DbOptions, Store};
-use maestro::transport::TransportConfig;
-use maestro::transport::mqtt::MqttConfig;
+use maestro_hub::api::Limits;
+use maestro_hub::api::auth::AuthConfig;
+use maestro_hub::transport::TransportConfig;
+use maestro_hub::{HubConfig, RunningHub};
+use maestro_store::{DbOptions, Store};
+use maestro_wire::mqtt::MqttConfig;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use sqlx::Connection;
@@ -94,7 +94,7 @@ pub struct HubSetup {
     pub limits: Limits,
     pub auth: AuthConfig,
     pub token: Option<String>,
-    pub plugins: Option<maestro::plugins::PluginConfig>,
+    pub plugins: Option<maestro_plugins::PluginConfig>,
 }
 
 pub struct TestHub {
@@ -166,7 +166,7 @@ impl TestHub {
         setup: HubSetup,
         transport: Option<TransportConfig>,
     ) -> TestHub {
-        maestro::install_crypto_provider();
+        maestro_net::install_crypto_provider();
         let config = HubConfig {
             bind: "127.0.0.1:0".parse().expect("address"),
             database_url: database_url.clone(),
@@ -175,7 +175,7 @@ impl TestHub {
             auth: setup.auth,
             plugins: setup.plugins,
         };
-        let hub = maestro::hub::start_with_transport(config, transport).await.expect("hub starts");
+        let hub = maestro_hub::start_with_transport(config, transport).await.expect("hub starts");
         if let Some(transport) = hub.transport() {
             transport.connected(Duration::from_secs(30)).await.expect("hub connects to the broker");
         }

@@ -6,11 +6,11 @@
 use std::time::Duration;
 
 use kube::api::{Api, DynamicObject};
-use maestro::agent::{Agent, AgentConfig, RunningAgent};
-use maestro::sim::{RunningSim, SimCluster, SimOptions};
-use maestro::transport::mqtt::{MqttConfig, MqttLink, Received};
-use maestro::transport::wire::{self, ManifestBundleStatus, MqttMessage, StatusReport};
+use maestro_agent::{Agent, AgentConfig, RunningAgent};
+use maestro_sim::{RunningSim, SimCluster, SimOptions};
 use maestro_tests::{Backend, HubSetup, MOSQUITTO, TestHub, config_map, transport_on, unique_source};
+use maestro_wire::mqtt::{MqttConfig, MqttLink, Received};
+use maestro_wire::wire::{self, ManifestBundleStatus, MqttMessage, StatusReport};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
@@ -78,7 +78,7 @@ async fn next_event(rx: &mut mpsc::Receiver<Received>, topic: &str, type_suffix:
 
 async fn start_agent(
     source: &str,
-    plugins: Option<maestro::plugins::PluginConfig>,
+    plugins: Option<maestro_plugins::PluginConfig>,
 ) -> (RunningAgent, RunningSim, tempfile::TempDir) {
     let sim = SimCluster::start(SimOptions::default()).await.expect("simulated cluster starts");
     let data = tempfile::tempdir().expect("agent data dir");
@@ -176,7 +176,7 @@ async fn an_agent_with_another_key_drops_encoded_events_as_malformed() {
     agent_drops_what_it_cannot_decode(Some(plugins)).await;
 }
 
-async fn agent_drops_what_it_cannot_decode(plugins: Option<maestro::plugins::PluginConfig>) {
+async fn agent_drops_what_it_cannot_decode(plugins: Option<maestro_plugins::PluginConfig>) {
     let (hub, _dir, source) = coded_hub().await;
     let (agent, sim, _data) = start_agent(&source, plugins).await;
     let id = create_bundle(&hub, "coded", config_map("never")).await;

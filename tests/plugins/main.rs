@@ -12,7 +12,7 @@ mod validators;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use maestro::plugins::PluginConfig;
+use maestro_plugins::PluginConfig;
 use maestro_tests::{Backend, HubSetup, Reply, TestHub};
 use serde_json::{Value, json};
 

@@ -4,10 +4,10 @@
 
 use std::sync::Arc;
 
-use maestro::plugins::bindings::feedback::exports::maestro::plugin::feedback::{HealthState, Value as Fv};
-use maestro::plugins::calls::{Applied, BeforeApplyOutcome, BeforeDeleteOutcome, CallError, HookBundle};
-use maestro::plugins::policy::PolicySpec;
-use maestro::plugins::{PluginRuntime, Subject};
+use maestro_plugins::bindings::feedback::exports::maestro::plugin::feedback::{HealthState, Value as Fv};
+use maestro_plugins::calls::{Applied, BeforeApplyOutcome, BeforeDeleteOutcome, CallError, HookBundle};
+use maestro_plugins::policy::PolicySpec;
+use maestro_plugins::{PluginRuntime, Subject};
 use serde_json::{Value, json};
 
 use crate::plugin_config;

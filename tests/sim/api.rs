@@ -9,7 +9,7 @@ use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Resource, ResourceExt};
 use serde_json::json;
 
-use maestro::sim::SimOptions;
+use maestro_sim::SimOptions;
 
 use crate::{Sim, api_error, eventually};
 

@@ -8,7 +8,7 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, PropagationPolicy};
-use maestro::sim::{SimCluster, SimOptions};
+use maestro_sim::{SimCluster, SimOptions};
 use serde_json::json;
 
 use crate::{Sim, api_error, eventually};
@@ -89,7 +89,7 @@ fn job(name: &str, fail: bool) -> Job {
         "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "run", "image": "busybox"}]}}}
     });
     if fail {
-        job["metadata"]["annotations"] = json!({(maestro::sim::FAIL_ANNOTATION): "true"});
+        job["metadata"]["annotations"] = json!({(maestro_sim::FAIL_ANNOTATION): "true"});
     }
     crate::json(job)
 }

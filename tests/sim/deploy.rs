@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use kube::api::{Api, DynamicObject, GroupVersionKind, Patch, PatchParams};
 use kube::discovery::{Discovery, Scope};
-use maestro::sim::SimOptions;
+use maestro_sim::SimOptions;
 use serde_json::Value;
 
 use crate::{Sim, eventually};

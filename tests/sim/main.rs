@@ -12,7 +12,7 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use kube::Client;
-use maestro::sim::{RunningSim, SimCluster, SimOptions};
+use maestro_sim::{RunningSim, SimCluster, SimOptions};
 use serde_json::Value;
 
 /// A simulated cluster and a client for it.

@@ -7,7 +7,7 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
 use kube::runtime::{WatchStreamExt, watcher};
-use maestro::sim::SimOptions;
+use maestro_sim::SimOptions;
 use serde_json::json;
 
 use crate::Sim;

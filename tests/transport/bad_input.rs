@@ -1,10 +1,10 @@
 //! Bad agent events are logged with a reason, counted and dropped; the hub keeps serving.
 
-use maestro::transport::agent_link::AgentLink;
-use maestro::transport::mqtt::MqttConfig;
-use maestro::transport::wire::{self, ManifestBundleStatus, StatusReport};
 use maestro_tests::agent::{TestAgent, applied_status};
 use maestro_tests::{Backend, MOSQUITTO, TestHub, transport_on, unique_source};
+use maestro_wire::agent_link::AgentLink;
+use maestro_wire::mqtt::MqttConfig;
+use maestro_wire::wire::{self, ManifestBundleStatus, StatusReport};
 use serde_json::json;
 
 use crate::delivery::{consumer, create_resource};

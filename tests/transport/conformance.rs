@@ -2,11 +2,11 @@
 //! binary binding unchanged, and what we encode carries the same attributes and extensions.
 
 use cloudevents::{AttributesReader, Event};
-use maestro::transport::wire::{
+use maestro_tests::conformance_sample;
+use maestro_wire::wire::{
     self, EventAction, ManifestBundle, ManifestBundleStatus, ResourceVersionList, SpecRequest, StatusHashList,
     StatusReport, Subresource, WorkEvent,
 };
-use maestro_tests::conformance_sample;
 use serde_json::json;
 
 const SAMPLES: [&str; 8] = [

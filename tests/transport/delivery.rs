@@ -1,10 +1,10 @@
 //! Create, update and delete reach a test agent as CloudEvents, and its statuses come back into
 //! the REST API, through the real Mosquitto (on both databases) and through the embedded broker.
 
-use maestro::transport::TransportConfig;
-use maestro::transport::wire::EventAction;
+use maestro_hub::transport::TransportConfig;
 use maestro_tests::agent::TestAgent;
 use maestro_tests::{Backend, MOSQUITTO, TestHub, deployment, transport_on, unique_source};
+use maestro_wire::wire::EventAction;
 use serde_json::{Value, json};
 
 pub async fn consumer(hub: &TestHub, name: &str) {

@@ -4,10 +4,10 @@
 
 use std::time::Duration;
 
-use maestro::plugins::policy::PolicySpec;
-use maestro::transport::mqtt::{MqttConfig, MqttLink, Received};
-use maestro::transport::wire;
+use maestro_plugins::policy::PolicySpec;
 use maestro_tests::{Backend, MOSQUITTO, TestHub, transport_on, unique_source};
+use maestro_wire::mqtt::{MqttConfig, MqttLink, Received};
+use maestro_wire::wire;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 

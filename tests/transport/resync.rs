@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use maestro::transport::wire::EventAction;
 use maestro_tests::agent::{Applied, TestAgent, applied_status};
 use maestro_tests::{Backend, MOSQUITTO, PrivateMosquitto, TestHub, deployment, transport_on, unique_source};
+use maestro_wire::wire::EventAction;
 use serde_json::json;
 use sqlx::Connection;
 
@@ -101,7 +101,7 @@ async fn a_hub_that_starts_asks_agents_for_the_statuses_it_lacks() {
     assert_eq!(hub.get(&path).await.body["status"], json!({}));
 
     // A second hub on the same database starts, asks for statuses, and gets a's back.
-    let config = maestro::hub::HubConfig {
+    let config = maestro_hub::HubConfig {
         bind: "127.0.0.1:0".parse().unwrap(),
         database_url: hub.database_url.clone(),
         db: Default::default(),
@@ -109,7 +109,7 @@ async fn a_hub_that_starts_asks_agents_for_the_statuses_it_lacks() {
         auth: Default::default(),
         plugins: None,
     };
-    let second = maestro::hub::start_with_transport(config, Some(transport_on(MOSQUITTO, &source))).await.unwrap();
+    let second = maestro_hub::start_with_transport(config, Some(transport_on(MOSQUITTO, &source))).await.unwrap();
     agent.wait_for("the new hub's status resync request", |s| s.status_resyncs >= 1).await;
     hub.wait_for(&path, "a's status again", |r| observed(r) == json!(1)).await;
     second.shutdown().await.unwrap();

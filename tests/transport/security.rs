@@ -5,11 +5,11 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use maestro::transport::TransportConfig;
-use maestro::transport::mqtt::{MqttConfig, MqttError, MqttLink};
-use maestro::transport::wire::{self, ManifestBundleStatus, StatusReport};
+use maestro_hub::transport::TransportConfig;
 use maestro_tests::agent::{AgentState, TestAgent};
 use maestro_tests::{Backend, PrivateMosquitto, TestHub, unique_source};
+use maestro_wire::mqtt::{MqttConfig, MqttError, MqttLink};
+use maestro_wire::wire::{self, ManifestBundleStatus, StatusReport};
 use tokio::sync::mpsc;
 
 use crate::delivery::{consumer, create_resource};
@@ -172,7 +172,7 @@ fn tls(port: u16, dir: &Path, client: &str) -> MqttConfig {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hub_and_agent_talk_over_tls_with_client_certificates() {
-    maestro::install_crypto_provider();
+    maestro_net::install_crypto_provider();
     let dir = tempfile::tempdir().unwrap();
     certificates(dir.path(), &["hub", "c1"]);
     let d = dir.path().display();

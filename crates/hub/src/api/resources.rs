@@ -1,0 +1,105 @@
+//! `/resources`: the single-manifest API of the original Maestro README, stored as bundles of
+//! one manifest so that `/resource-bundles` shows the same objects.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+
+use super::ApiState;
+use super::body::ApiJson;
+use super::bundles::{Rename, Write, create_checked, replace_checked};
+use super::error::ApiError;
+use super::list::{ListParams, ListView};
+use super::views::{ResourceView, ResourceWrite};
+use maestro_model::StoredBundle;
+use maestro_model::resource::ResourceSpec;
+use maestro_store::{BundleScope, Page};
+
+/// Bundle-model field paths as this API names them.
+const RENAME: Rename = Rename(&[
+    ("manifests[0]", "manifest"),
+    ("manifests", "manifest"),
+    ("manifest_configs[0].updateStrategy", "update_strategy"),
+    ("manifest_configs[0].feedbackRules", "feedback_rules"),
+]);
+
+#[utoipa::path(get, path = "/api/maestro/v1/resources", tag = "resources",
+    params(("page" = Option<i64>, Query), ("size" = Option<i64>, Query), ("search" = Option<String>, Query),
+           ("orderBy" = Option<String>, Query), ("fields" = Option<String>, Query)),
+    responses((status = 200, body = ListView<ResourceView>), (status = 400, body = super::error::ErrorBody)))]
+pub async fn list(State(state): State<ApiState>, params: ListParams) -> Result<axum::response::Response, ApiError> {
+    let page = state.store.list_bundles(&params.request, BundleScope::SingleManifest).await?;
+    let mut items = Vec::with_capacity(page.items.len());
+    for bundle in page.items {
+        items.extend(ResourceView::from_bundle(bundle)?);
+    }
+    ListView::new("ResourceList", Page { page: page.page, total: page.total, items })
+        .into_response(params.fields.as_deref())
+}
+
+#[utoipa::path(get, path = "/api/maestro/v1/resources/{id}", tag = "resources", params(("id" = String, Path)),
+    responses((status = 200, body = ResourceView), (status = 404, body = super::error::ErrorBody)))]
+pub async fn get(State(state): State<ApiState>, Path(id): Path<String>) -> Result<Json<ResourceView>, ApiError> {
+    Ok(Json(view(state.store.get_bundle(&id).await?)?))
+}
+
+#[utoipa::path(post, path = "/api/maestro/v1/resources", tag = "resources", request_body = ResourceWrite,
+    responses((status = 201, body = ResourceView), (status = 400, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody)))]
+pub async fn create(
+    State(state): State<ApiState>,
+    ApiJson(body): ApiJson<ResourceWrite>,
+) -> Result<(StatusCode, Json<ResourceView>), ApiError> {
+    let (write, spec) = split(body);
+    let stored = create_checked(&state, write, spec.into_content(), &RENAME, "resource").await?;
+    Ok((StatusCode::CREATED, Json(view(stored)?)))
+}
+
+#[utoipa::path(put, path = "/api/maestro/v1/resources/{id}", tag = "resources", params(("id" = String, Path)), request_body = ResourceWrite,
+    responses((status = 200, body = ResourceView), (status = 400, body = super::error::ErrorBody),
+              (status = 404, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody)))]
+pub async fn replace(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<ResourceWrite>,
+) -> Result<Json<ResourceView>, ApiError> {
+    let (write, spec) = split(body);
+    let stored = replace_checked(&state, &id, write, spec.into_content(), &RENAME, "resource", single_manifest).await?;
+    Ok(Json(view(stored)?))
+}
+
+#[utoipa::path(delete, path = "/api/maestro/v1/resources/{id}", tag = "resources", params(("id" = String, Path)),
+    responses((status = 204), (status = 404, body = super::error::ErrorBody)))]
+pub async fn delete(State(state): State<ApiState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    single_manifest(&state.store.get_bundle(&id).await?)?;
+    let bundle = state.store.mark_bundle_deleting(&id).await?;
+    tracing::info!(consumer = %bundle.consumer_name, resource_id = %bundle.id, "resource marked deleting");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn split(body: ResourceWrite) -> (Write, ResourceSpec) {
+    let write = Write { id: body.id, name: body.name, consumer_name: body.consumer_name, version: body.version };
+    let spec = ResourceSpec {
+        manifest: body.manifest,
+        update_strategy: body.update_strategy,
+        feedback_rules: body.feedback_rules,
+        delete_option: body.delete_option,
+        metadata: body.metadata.unwrap_or_default(),
+    };
+    (write, spec)
+}
+
+/// A bundle of several manifests has no single-resource view: say where to find it.
+fn single_manifest(bundle: &StoredBundle) -> Result<(), ApiError> {
+    if bundle.manifest_count == 1 {
+        return Ok(());
+    }
+    Err(ApiError::not_found(format!(
+        "resource '{}' not found: it is a bundle of {} manifests; use /api/maestro/v1/resource-bundles/{}",
+        bundle.id, bundle.manifest_count, bundle.id
+    )))
+}
+
+fn view(bundle: StoredBundle) -> Result<ResourceView, ApiError> {
+    single_manifest(&bundle)?;
+    ResourceView::from_bundle(bundle)?.ok_or_else(|| ApiError::not_found("resource not found"))
+}

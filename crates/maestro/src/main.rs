@@ -1,0 +1,92 @@
+//! The `maestro` binary: parses the command line, sets up logging, runs one command.
+
+use anyhow::Context;
+use maestro::cli::{Cli, Command, LogFormat};
+use tracing_subscriber::EnvFilter;
+
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_env("MAESTRO_LOG").unwrap_or_else(|_| EnvFilter::new("info,rumqttd=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    maestro_net::install_crypto_provider();
+    let cli = Cli::parse_with_config()?;
+    init_logging(cli.log_format);
+    match cli.command {
+        Command::Server(args) => serve(*args).await,
+        Command::Dev(args) => dev(args).await,
+        Command::Agent(args) => agent(args).await,
+        Command::Migrate(args) => migrate(args).await,
+        Command::Consumer(cmd) => maestro::cli::client::consumer(cmd).await,
+        Command::Resource(cmd) => maestro::cli::client::resource(cmd).await,
+        Command::Bundle(cmd) => maestro::cli::client::bundle(cmd).await,
+        Command::Bench(args) => maestro_bench::run(args).await,
+        Command::SimCluster(args) => maestro::cli::sim::run(args, stop_signal()).await,
+        Command::Plugin(cmd) => maestro::cli::plugin::run(cmd).await,
+    }
+}
+
+async fn serve(args: maestro::config::ServerArgs) -> anyhow::Result<()> {
+    let transport = args.transport.transport_config()?;
+    let hub = maestro_hub::start_with_transport(args.hub_config()?, Some(transport)).await?;
+    hub.run_until(stop_signal()).await.context("hub stopped serving")
+}
+
+/// Ctrl-C, or SIGTERM as Kubernetes sends to stop a pod.
+async fn stop_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                term.recv().await;
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot listen for SIGTERM; only Ctrl-C stops the hub");
+                std::future::pending::<()>().await
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
+}
+
+async fn dev(args: maestro::cli::DevArgs) -> anyhow::Result<()> {
+    let config = args.hub_config()?;
+    let database = maestro_store::redact_url(&config.database_url);
+    let hub = maestro_hub::start_with_transport(config, Some(Default::default())).await?;
+    eprintln!("{}", maestro::cli::dev_banner(&hub.url(), &database));
+    let Some(broker) = hub.broker_url().map(str::to_owned) else {
+        return hub.run_until(stop_signal()).await.context("hub stopped serving");
+    };
+    eprintln!("  MQTT      {broker}  (embedded broker; agents use --source maestro)\n");
+    let clusters =
+        maestro::cli::agent::DevClusters::start(&hub.store, &broker, args.clusters, &args.database.data_dir()).await?;
+    eprintln!("Simulated clusters, each with its agent:\n{}", clusters.describe());
+    let served = hub.run_until(stop_signal()).await.context("hub stopped serving");
+    clusters.shutdown().await;
+    served
+}
+
+async fn agent(args: maestro::cli::agent::AgentArgs) -> anyhow::Result<()> {
+    let agent = maestro_agent::Agent::start(args.agent_config().await?).await?;
+    stop_signal().await;
+    agent.shutdown().await;
+    Ok(())
+}
+
+async fn migrate(args: maestro::config::DatabaseArgs) -> anyhow::Result<()> {
+    let url = args.url()?;
+    let store = maestro_store::Store::connect(&url, args.options())
+        .await
+        .with_context(|| format!("database {}", maestro_store::redact_url(&url)))?;
+    store.migrate().await.context("applying migrations")?;
+    tracing::info!(database = %maestro_store::redact_url(&url), "migrations applied");
+    Ok(())
+}

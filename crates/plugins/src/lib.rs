@@ -1,0 +1,797 @@
+//! The plugin runtime, one module used by the hub and the agent: WebAssembly components
+//! (wasmtime component model, contract in `wit/maestro-plugin.wit`) loaded from a plugin
+//! directory and run at four extension points, as the consumer's policies say.
+//!
+//! - [`engine`]: the process's one engine (pooling allocator, epoch ticker) and the on-disk
+//!   cache of compiled components.
+//! - [`registry`]: loaded plugins, swapped atomically; [`watch`] keeps it in step with the
+//!   directory without a restart.
+//! - [`calls`]: one bounded call (time, memory, sizes); [`host_api`]: what a plugin can reach.
+//! - [`policy`]: which plugins run for which consumer, with which settings and failure mode.
+//!
+//! A plugin that traps, loops, allocates without bound or answers nonsense costs the request
+//! at most its deadline plus one tick; the step's failure mode then decides the outcome, and
+//! every other request goes on being served.
+
+pub mod bindings;
+pub mod calls;
+pub mod engine;
+pub mod host_api;
+pub mod observe;
+pub mod registry;
+mod watch;
+
+/// Policies are model (stored by the hub, carried to agents); the runtime enforces them.
+pub use maestro_model::policy::{self, World};
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+
+use serde_json::Value;
+use wasmtime::Engine;
+use wasmtime::component::Linker;
+
+use bindings::feedback::exports::maestro::plugin::feedback::{HealthState, Report};
+use bindings::maestro::plugin::types::{Context, Operation};
+use calls::{
+    Applied, BeforeApplyOutcome, BeforeDeleteOutcome, Bounds, CallError, Called, Hook, HookAnswer, HookBundle,
+};
+use engine::CompileCache;
+use host_api::HostState;
+use maestro_model::validate::Violation;
+use observe::PluginMetrics;
+use policy::{FailureMode, Limits, PolicySpec, ResolvedStep};
+use registry::{Loaded, PluginInfo, Registry};
+
+/// The `maestro:plugin` versions this host runs (major.minor: before 1.0 a minor is a major).
+pub const SUPPORTED_WIT: &str = "0.1";
+
+/// Where plugins come from and the bounds every call shares.
+#[derive(Debug, Clone)]
+pub struct PluginConfig {
+    /// The directory watched for `<name>.wasm` (and `<name>.toml`, `policies.toml`).
+    pub dir: PathBuf,
+    /// Compiled components; `<dir>/.cache` unless set.
+    pub cache_dir: PathBuf,
+    /// How often the directory is looked at.
+    pub scan_interval: Duration,
+    pub max_file_bytes: u64,
+    /// Largest document passed to a plugin.
+    pub max_arg_bytes: usize,
+    /// Largest answer accepted from a plugin.
+    pub max_result_bytes: usize,
+}
+
+impl PluginConfig {
+    pub fn new(dir: PathBuf) -> Self {
+        PluginConfig {
+            cache_dir: dir.join(".cache"),
+            dir,
+            scan_interval: Duration::from_millis(25),
+            max_file_bytes: 100 << 20,
+            max_arg_bytes: 4 << 20,
+            max_result_bytes: 4 << 20,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PluginError {
+    #[error("plugin directory {0}: {1}")]
+    Dir(String, std::io::Error),
+    #[error("{0}")]
+    Engine(String),
+}
+
+/// Who and what a call is about.
+#[derive(Debug, Clone, Default)]
+pub struct Subject {
+    pub consumer: String,
+    pub labels: Vec<(String, String)>,
+    pub resource_id: String,
+    pub resource_version: i64,
+}
+
+impl Subject {
+    pub fn consumer(name: &str, labels: &serde_json::Map<String, Value>) -> Self {
+        let labels = labels.iter().map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_string)));
+        Subject { consumer: name.to_string(), labels: labels.collect(), ..Subject::default() }
+    }
+
+    fn context(&self) -> Context {
+        Context {
+            consumer: self.consumer.clone(),
+            consumer_labels: self.labels.clone(),
+            resource_id: self.resource_id.clone(),
+            resource_version: self.resource_version,
+            now_unix_ms: chrono::Utc::now().timestamp_millis(),
+        }
+    }
+}
+
+/// A plugin whose failure refused the operation (a fail-closed step).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("plugin '{plugin}' {error}")]
+pub struct PluginFailure {
+    pub plugin: String,
+    pub error: CallError,
+}
+
+/// What the validators made of a write.
+#[derive(Debug, Clone, Default)]
+pub struct ValidationOutcome {
+    /// The manifests to store: the ones sent, or as the validators mutated them.
+    pub manifests: Vec<Value>,
+    /// Every violation (empty: accept), each naming `manifests[i].<path>` and the plugin.
+    pub violations: Vec<Violation>,
+    pub mutated: bool,
+}
+
+/// Encoded data and the codecs that encoded it, in order (for the `maestrocodec` extension).
+#[derive(Debug, Clone)]
+pub struct Encoded {
+    pub data: Vec<u8>,
+    pub codecs: Vec<String>,
+}
+
+pub struct PluginRuntime {
+    engine: Engine,
+    linker: Linker<HostState>,
+    cache: CompileCache,
+    config: PluginConfig,
+    registry: Registry,
+    stored_policies: ArcSwap<Vec<PolicySpec>>,
+    file_policies: ArcSwap<Vec<PolicySpec>>,
+    /// Stored and file policies together, sorted by name: what calls read.
+    policies: ArcSwap<Vec<PolicySpec>>,
+    metrics: PluginMetrics,
+    scan: Mutex<watch::ScanState>,
+}
+
+impl PluginRuntime {
+    /// Loads every plugin of `config.dir` (compiling those not cached), then keeps watching it.
+    pub async fn start(config: PluginConfig) -> Result<Arc<PluginRuntime>, PluginError> {
+        let dir = config.dir.display().to_string();
+        let meta = tokio::fs::metadata(&config.dir).await.map_err(|err| PluginError::Dir(dir.clone(), err))?;
+        if !meta.is_dir() {
+            return Err(PluginError::Dir(dir, std::io::Error::other("not a directory")));
+        }
+        let engine = engine::shared().map_err(PluginError::Engine)?;
+        let linker = host_api::linker(&engine).map_err(PluginError::Engine)?;
+        let runtime = Arc::new(PluginRuntime {
+            cache: CompileCache::new(config.cache_dir.clone()),
+            engine,
+            linker,
+            config,
+            registry: Registry::default(),
+            stored_policies: ArcSwap::default(),
+            file_policies: ArcSwap::default(),
+            policies: ArcSwap::default(),
+            metrics: PluginMetrics::default(),
+            scan: Mutex::new(watch::ScanState::default()),
+        });
+        runtime.rescan().await;
+        tokio::spawn(watch::run(Arc::downgrade(&runtime), runtime.config.scan_interval));
+        Ok(runtime)
+    }
+
+    pub fn config(&self) -> &PluginConfig {
+        &self.config
+    }
+
+    pub fn metrics(&self) -> &PluginMetrics {
+        &self.metrics
+    }
+
+    /// Looks at the plugin directory now, off the async threads.
+    pub async fn rescan(self: &Arc<Self>) {
+        let runtime = self.clone();
+        if let Err(err) = tokio::task::spawn_blocking(move || runtime.scan_blocking()).await {
+            tracing::error!(error = %err, "plugin directory scan failed");
+        }
+    }
+
+    /// Every plugin file seen, serving or rejected.
+    pub fn plugins(&self) -> Vec<PluginInfo> {
+        self.registry.infos()
+    }
+
+    /// The plugin serving under `name`, if any.
+    pub fn plugin(&self, name: &str) -> Option<Arc<Loaded>> {
+        self.registry.get(name)
+    }
+
+    /// Replaces the policies read from the database.
+    pub fn set_stored_policies(&self, policies: Vec<PolicySpec>) {
+        self.stored_policies.store(Arc::new(policies));
+        self.merge_policies();
+    }
+
+    fn set_file_policies(&self, policies: Vec<PolicySpec>) {
+        self.file_policies.store(Arc::new(policies));
+        self.merge_policies();
+    }
+
+    fn merge_policies(&self) {
+        let merged = merge_policies(&self.stored_policies.load(), &self.file_policies.load());
+        self.policies.store(Arc::new(merged));
+    }
+
+    /// Policies in force (stored and from the policy file).
+    pub fn policies(&self) -> Arc<Vec<PolicySpec>> {
+        self.policies.load_full()
+    }
+
+    pub fn file_policies(&self) -> Arc<Vec<PolicySpec>> {
+        self.file_policies.load_full()
+    }
+
+    /// Whether any policy has plugins at `world`'s point: when none has, callers skip the
+    /// work of building a [`Subject`].
+    pub fn has_point(&self, world: World) -> bool {
+        self.policies.load().iter().any(|p| p.point(world).is_some_and(|point| !point.plugins.is_empty()))
+    }
+
+    /// The steps of `world` that apply to the consumer: what an agent receives and runs.
+    pub fn steps_for(&self, world: World, subject: &Subject) -> Vec<ResolvedStep> {
+        policy::steps_for(&self.policies.load(), world, &subject.consumer, &subject.labels)
+    }
+
+    /// Why `spec` cannot be stored: its shape, plugins missing or of another world, pins that
+    /// do not match, settings the plugin's `validate-settings` refuses. Each is (field, message).
+    pub async fn check_policy(self: &Arc<Self>, spec: PolicySpec) -> Vec<(String, String)> {
+        let runtime = self.clone();
+        tokio::task::spawn_blocking(move || runtime.check_policy_blocking(&spec))
+            .await
+            .unwrap_or_else(|err| vec![("".into(), format!("policy check failed: {err}"))])
+    }
+
+    fn check_policy_blocking(&self, spec: &PolicySpec) -> Vec<(String, String)> {
+        let mut problems = spec.check_shape();
+        for world in World::ALL {
+            let Some(point) = spec.point(world) else { continue };
+            for (i, step) in point.plugins.iter().enumerate() {
+                let field = format!("{}.plugins[{i}]", world.point());
+                let Some(loaded) = self.registry.get(&step.plugin) else {
+                    problems.push((format!("{field}.plugin"), format!("no plugin named '{}' is loaded", step.plugin)));
+                    continue;
+                };
+                if loaded.world != world {
+                    problems.push((
+                        format!("{field}.plugin"),
+                        format!("'{}' is a {} plugin, not a {} one", step.plugin, loaded.world.point(), world.point()),
+                    ));
+                    continue;
+                }
+                if let Some(pin) = &step.sha256
+                    && !pin.eq_ignore_ascii_case(&loaded.digest)
+                {
+                    problems.push((format!("{field}.sha256"), format!("the loaded file has sha256 {}", loaded.digest)));
+                }
+                if let Err(message) = self.settings_verdict(&loaded, step.settings.to_string()) {
+                    problems.push((format!("{field}.settings"), message));
+                }
+            }
+        }
+        problems
+    }
+
+    /// The plugin's own opinion of `settings` (its `validate-settings`).
+    fn settings_verdict(&self, loaded: &Loaded, settings: String) -> Result<(), String> {
+        let started = Instant::now();
+        let called = calls::validate_settings(&self.engine, loaded, &settings, Limits::DEFAULT);
+        let outcome = match &called.result {
+            Ok(Ok(())) => "ok",
+            Ok(Err(_)) => "deny",
+            Err(err) => err.outcome(),
+        };
+        self.metrics.call(&loaded.name, "settings", outcome, started.elapsed().as_secs_f64(), called.memory_peak);
+        match called.result {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(message)) => Err(format!("plugin '{}' refuses these settings: {message}", loaded.name)),
+            Err(err) => Err(format!("plugin '{}' could not check these settings: it {err}", loaded.name)),
+        }
+    }
+
+    /// Finds the plugin a step names, checking its world and pin.
+    fn resolve(&self, step: &ResolvedStep, world: World) -> Result<Arc<Loaded>, CallError> {
+        let loaded = self.registry.get(&step.plugin).ok_or(CallError::Missing)?;
+        if loaded.world != world {
+            return Err(CallError::WrongWorld { found: loaded.world.point(), wanted: world.point() });
+        }
+        if let Some(pin) = &step.sha256
+            && !pin.eq_ignore_ascii_case(&loaded.digest)
+        {
+            return Err(CallError::Pinned { found: loaded.digest.clone(), pinned: pin.clone() });
+        }
+        Ok(loaded)
+    }
+
+    fn bounds(&self, step: &ResolvedStep) -> Bounds {
+        Bounds { limits: step.limits, max_result_bytes: self.config.max_result_bytes }
+    }
+
+    /// Runs one step: resolves its plugin, calls it inside a span, records the metrics.
+    /// `label` names a successful answer for the `outcome` label.
+    fn run_step<R>(
+        &self,
+        step: &ResolvedStep,
+        world: World,
+        subject: &Subject,
+        label: impl Fn(&R) -> &'static str,
+        call: impl FnOnce(&Engine, &Loaded, Bounds) -> Called<R>,
+    ) -> Result<R, CallError> {
+        let point = world.point();
+        let loaded = match self.resolve(step, world) {
+            Ok(loaded) => loaded,
+            Err(err) => {
+                self.metrics.call(&step.plugin, point, err.outcome(), 0.0, 0);
+                tracing::warn!(plugin = %step.plugin, policy = %step.policy, consumer = %subject.consumer, point, error = %err, "plugin step cannot run");
+                return Err(err);
+            }
+        };
+        let span = tracing::info_span!("plugin", plugin = %loaded.name, version = %loaded.version, digest = %loaded.digest,
+            consumer = %subject.consumer, resource_id = %subject.resource_id, point);
+        let _entered = span.enter();
+        let started = Instant::now();
+        let called = call(&self.engine, &loaded, self.bounds(step));
+        let outcome = match &called.result {
+            Ok(answer) => label(answer),
+            Err(err) => err.outcome(),
+        };
+        let mode = match (&called.result, step.failure_mode) {
+            (Ok(_), FailureMode::Monitor) if outcome != "ok" && outcome != "allow" => "monitor_deny",
+            _ => outcome,
+        };
+        self.metrics.call(&loaded.name, point, mode, started.elapsed().as_secs_f64(), called.memory_peak);
+        if let Err(err) = &called.result {
+            tracing::warn!(policy = %step.policy, failure_mode = step.failure_mode.as_str(), error = %err, "plugin call failed");
+        }
+        called.result
+    }
+
+    /// Runs the validators of the consumer's policies over each manifest, in policy order.
+    /// Mutations feed the next validator; denials and fail-closed failures become violations;
+    /// steps in monitor mode are recorded only.
+    pub async fn validate(
+        self: &Arc<Self>,
+        subject: Subject,
+        op: Operation,
+        manifests: Vec<Value>,
+    ) -> ValidationOutcome {
+        let runtime = self.clone();
+        let fallback = manifests.clone();
+        tokio::task::spawn_blocking(move || runtime.validate_blocking(&subject, op, manifests)).await.unwrap_or_else(
+            |err| ValidationOutcome {
+                manifests: fallback,
+                violations: vec![Violation { field: "manifests".into(), message: format!("validators failed: {err}") }],
+                mutated: false,
+            },
+        )
+    }
+
+    pub fn validate_blocking(&self, subject: &Subject, op: Operation, manifests: Vec<Value>) -> ValidationOutcome {
+        let mut outcome = ValidationOutcome { manifests, violations: Vec::new(), mutated: false };
+        let steps = self.steps_for(World::Validator, subject);
+        if steps.is_empty() {
+            return outcome;
+        }
+        let ctx = subject.context();
+        for step in &steps {
+            for i in 0..outcome.manifests.len() {
+                let text = outcome.manifests[i].to_string();
+                let result = match calls::check_len("the manifest", text.len(), self.config.max_arg_bytes) {
+                    Err(err) => Err(err),
+                    Ok(()) => {
+                        self.run_step(step, World::Validator, subject, verdict_label, |engine, loaded, bounds| {
+                            let called = calls::validate(engine, loaded, &ctx, op, &text, &step.settings, bounds);
+                            Called { result: called.result.and_then(parse_mutation), memory_peak: called.memory_peak }
+                        })
+                    }
+                };
+                apply_verdict(step, i, result, &mut outcome);
+            }
+        }
+        outcome
+    }
+
+    /// Runs the status-feedback plugins of the consumer's policies on a live object and merges
+    /// their reports (values in order; the worst health). Fails only for fail-closed steps.
+    pub fn status_feedback_blocking(
+        &self,
+        subject: &Subject,
+        live: &Value,
+        desired: &Value,
+    ) -> Result<Report, PluginFailure> {
+        let mut merged = Report { values: Vec::new(), health: None };
+        let (live, desired) = (live.to_string(), desired.to_string());
+        let ctx = subject.context();
+        for step in self.steps_for(World::StatusFeedback, subject) {
+            let result = calls::check_len("the live object", live.len() + desired.len(), self.config.max_arg_bytes)
+                .and_then(|()| {
+                    self.run_step(
+                        &step,
+                        World::StatusFeedback,
+                        subject,
+                        |_| "ok",
+                        |engine, loaded, bounds| {
+                            calls::status(engine, loaded, &ctx, &live, &desired, &step.settings, bounds)
+                        },
+                    )
+                });
+            match (result, step.failure_mode) {
+                (Ok(_), FailureMode::Monitor) => {}
+                (Ok(report), _) => {
+                    merged.values.extend(report.values);
+                    merged.health = worst(merged.health.take(), report.health);
+                }
+                (Err(error), FailureMode::FailClosed) => return Err(PluginFailure { plugin: step.plugin, error }),
+                (Err(_), _) => {}
+            }
+        }
+        Ok(merged)
+    }
+
+    /// Encodes event data with the consumer's codecs, in order.
+    pub fn encode_blocking(&self, subject: &Subject, data: Vec<u8>) -> Result<Encoded, PluginFailure> {
+        let mut encoded = Encoded { data, codecs: Vec::new() };
+        let ctx = subject.context();
+        for step in self.steps_for(World::Codec, subject) {
+            let result = self.transcode_step(&step, subject, &ctx, true, &encoded.data);
+            match (result, step.failure_mode) {
+                (Ok(_), FailureMode::Monitor) => {}
+                (Ok(data), _) => {
+                    encoded.data = data;
+                    encoded.codecs.push(step.plugin);
+                }
+                (Err(error), FailureMode::FailClosed) => return Err(PluginFailure { plugin: step.plugin, error }),
+                (Err(_), _) => {}
+            }
+        }
+        Ok(encoded)
+    }
+
+    /// Decodes data encoded by `codecs` (in encoding order), with the settings the consumer's
+    /// policy gives each. Any failure fails: data half decoded is of no use.
+    pub fn decode_blocking(
+        &self,
+        subject: &Subject,
+        codecs: &[String],
+        data: Vec<u8>,
+    ) -> Result<Vec<u8>, PluginFailure> {
+        let steps = self.steps_for(World::Codec, subject);
+        let ctx = subject.context();
+        let mut data = data;
+        for name in codecs.iter().rev() {
+            let Some(step) = steps.iter().find(|s| &s.plugin == name) else {
+                return Err(PluginFailure { plugin: name.clone(), error: CallError::Missing });
+            };
+            data = self
+                .transcode_step(step, subject, &ctx, false, &data)
+                .map_err(|error| PluginFailure { plugin: name.clone(), error })?;
+        }
+        Ok(data)
+    }
+
+    fn transcode_step(
+        &self,
+        step: &ResolvedStep,
+        subject: &Subject,
+        ctx: &Context,
+        encode: bool,
+        data: &[u8],
+    ) -> Result<Vec<u8>, CallError> {
+        calls::check_len("the data", data.len(), self.config.max_arg_bytes)?;
+        self.run_step(
+            step,
+            World::Codec,
+            subject,
+            |_| "ok",
+            |engine, loaded, bounds| calls::transcode(engine, loaded, ctx, encode, data, &step.settings, bounds),
+        )
+    }
+
+    fn hook_step(
+        &self,
+        step: &ResolvedStep,
+        subject: &Subject,
+        ctx: &Context,
+        which: Hook<'_>,
+        bundle: &HookBundle,
+    ) -> Result<HookAnswer, CallError> {
+        let size: usize = bundle.manifests.iter().map(String::len).sum();
+        calls::check_len("the bundle", size, self.config.max_arg_bytes)?;
+        self.run_step(step, World::ReconcileHook, subject, hook_label, |engine, loaded, bounds| {
+            calls::hook(engine, loaded, ctx, which, bundle, &step.settings, bounds)
+        })
+    }
+
+    /// Runs the before-apply hooks in order: each may change the manifests for the next, or
+    /// stop with skip, requeue or fail. A fail-closed hook that fails makes the outcome `fail`.
+    pub fn before_apply_blocking(&self, subject: &Subject, bundle: HookBundle) -> BeforeApplyOutcome {
+        let ctx = subject.context();
+        let mut bundle = bundle;
+        for step in self.steps_for(World::ReconcileHook, subject) {
+            match (self.hook_step(&step, subject, &ctx, Hook::BeforeApply, &bundle), step.failure_mode) {
+                (Ok(_), FailureMode::Monitor) => {}
+                (Ok(HookAnswer::BeforeApply(BeforeApplyOutcome::Proceed(manifests))), _) => {
+                    bundle.manifests = manifests
+                }
+                (Ok(HookAnswer::BeforeApply(stop)), _) => return stop,
+                (Ok(_), _) => {}
+                (Err(err), FailureMode::FailClosed) => {
+                    return BeforeApplyOutcome::Fail(format!("plugin '{}' {err}", step.plugin));
+                }
+                (Err(_), _) => {}
+            }
+        }
+        BeforeApplyOutcome::Proceed(bundle.manifests)
+    }
+
+    /// Runs the after-apply hooks; the errors they report (and fail-closed failures), joined.
+    pub fn after_apply_blocking(
+        &self,
+        subject: &Subject,
+        bundle: &HookBundle,
+        results: &[Applied],
+    ) -> Result<(), String> {
+        let ctx = subject.context();
+        let mut errors = Vec::new();
+        for step in self.steps_for(World::ReconcileHook, subject) {
+            match (self.hook_step(&step, subject, &ctx, Hook::AfterApply(results), bundle), step.failure_mode) {
+                (_, FailureMode::Monitor) => {}
+                (Ok(HookAnswer::AfterApply(Err(message))), _) => {
+                    errors.push(format!("plugin '{}': {message}", step.plugin))
+                }
+                (Ok(_), _) => {}
+                (Err(err), FailureMode::FailClosed) => errors.push(format!("plugin '{}' {err}", step.plugin)),
+                (Err(_), _) => {}
+            }
+        }
+        if errors.is_empty() { Ok(()) } else { Err(errors.join("; ")) }
+    }
+
+    /// Runs the before-delete hooks: the first that does not proceed decides.
+    pub fn before_delete_blocking(&self, subject: &Subject, bundle: &HookBundle) -> BeforeDeleteOutcome {
+        let ctx = subject.context();
+        for step in self.steps_for(World::ReconcileHook, subject) {
+            match (self.hook_step(&step, subject, &ctx, Hook::BeforeDelete, bundle), step.failure_mode) {
+                (Ok(_), FailureMode::Monitor) => {}
+                (Ok(HookAnswer::BeforeDelete(BeforeDeleteOutcome::Proceed)), _) => {}
+                (Ok(HookAnswer::BeforeDelete(stop)), _) => return stop,
+                (Ok(_), _) => {}
+                (Err(err), FailureMode::FailClosed) => {
+                    return BeforeDeleteOutcome::Fail(format!("plugin '{}' {err}", step.plugin));
+                }
+                (Err(_), _) => {}
+            }
+        }
+        BeforeDeleteOutcome::Proceed
+    }
+}
+
+/// The async entry points: each runs its `_blocking` twin on a blocking thread, because plugin
+/// calls are synchronous (bounded by their deadline) and WASI's synchronous bindings must not
+/// run on an async worker thread. Callers on a thread of their own may call `_blocking` directly.
+impl PluginRuntime {
+    async fn on_blocking_thread<R: Send + 'static>(
+        self: &Arc<Self>,
+        work: impl FnOnce(&PluginRuntime) -> R + Send + 'static,
+        failed: impl FnOnce(String) -> R,
+    ) -> R {
+        let runtime = self.clone();
+        match tokio::task::spawn_blocking(move || work(&runtime)).await {
+            Ok(answer) => answer,
+            Err(err) => failed(format!("the plugin task failed: {err}")),
+        }
+    }
+
+    pub async fn status_feedback(
+        self: &Arc<Self>,
+        subject: Subject,
+        live: Value,
+        desired: Value,
+    ) -> Result<Report, PluginFailure> {
+        self.on_blocking_thread(move |rt| rt.status_feedback_blocking(&subject, &live, &desired), host_failure).await
+    }
+
+    pub async fn encode(self: &Arc<Self>, subject: Subject, data: Vec<u8>) -> Result<Encoded, PluginFailure> {
+        self.on_blocking_thread(move |rt| rt.encode_blocking(&subject, data), host_failure).await
+    }
+
+    pub async fn decode(
+        self: &Arc<Self>,
+        subject: Subject,
+        codecs: Vec<String>,
+        data: Vec<u8>,
+    ) -> Result<Vec<u8>, PluginFailure> {
+        self.on_blocking_thread(move |rt| rt.decode_blocking(&subject, &codecs, data), host_failure).await
+    }
+
+    pub async fn before_apply(self: &Arc<Self>, subject: Subject, bundle: HookBundle) -> BeforeApplyOutcome {
+        self.on_blocking_thread(move |rt| rt.before_apply_blocking(&subject, bundle), BeforeApplyOutcome::Fail).await
+    }
+
+    pub async fn after_apply(
+        self: &Arc<Self>,
+        subject: Subject,
+        bundle: HookBundle,
+        results: Vec<Applied>,
+    ) -> Result<(), String> {
+        self.on_blocking_thread(move |rt| rt.after_apply_blocking(&subject, &bundle, &results), Err).await
+    }
+
+    pub async fn before_delete(self: &Arc<Self>, subject: Subject, bundle: HookBundle) -> BeforeDeleteOutcome {
+        self.on_blocking_thread(move |rt| rt.before_delete_blocking(&subject, &bundle), BeforeDeleteOutcome::Fail).await
+    }
+}
+
+fn host_failure<R>(message: String) -> Result<R, PluginFailure> {
+    Err(PluginFailure { plugin: String::new(), error: CallError::Trap(message) })
+}
+
+fn verdict_label(verdict: &ParsedVerdict) -> &'static str {
+    match verdict {
+        ParsedVerdict::Allow => "allow",
+        ParsedVerdict::Deny(_) => "deny",
+        ParsedVerdict::Mutate(_) => "mutate",
+    }
+}
+
+fn hook_label(answer: &HookAnswer) -> &'static str {
+    match answer {
+        HookAnswer::BeforeApply(BeforeApplyOutcome::Proceed(_)) => "proceed",
+        HookAnswer::BeforeApply(BeforeApplyOutcome::Skip(_)) => "skip",
+        HookAnswer::BeforeApply(BeforeApplyOutcome::Requeue(_)) => "requeue",
+        HookAnswer::BeforeApply(BeforeApplyOutcome::Fail(_)) => "fail",
+        HookAnswer::AfterApply(Ok(())) => "ok",
+        HookAnswer::AfterApply(Err(_)) => "error",
+        HookAnswer::BeforeDelete(BeforeDeleteOutcome::Proceed) => "proceed",
+        HookAnswer::BeforeDelete(BeforeDeleteOutcome::Requeue(_)) => "requeue",
+        HookAnswer::BeforeDelete(BeforeDeleteOutcome::Fail(_)) => "fail",
+    }
+}
+
+/// A verdict whose mutation was checked to be a JSON object.
+enum ParsedVerdict {
+    Allow,
+    Deny(Vec<bindings::maestro::plugin::types::Violation>),
+    Mutate(Value),
+}
+
+fn parse_mutation(verdict: calls::Verdict) -> Result<ParsedVerdict, CallError> {
+    Ok(match verdict {
+        calls::Verdict::Allow => ParsedVerdict::Allow,
+        calls::Verdict::Deny(violations) => ParsedVerdict::Deny(violations),
+        calls::Verdict::Mutate(json) => match serde_json::from_str::<Value>(&json) {
+            Ok(value @ Value::Object(_)) => ParsedVerdict::Mutate(value),
+            Ok(_) => return Err(CallError::BadResult("a mutation that is not a JSON object".into())),
+            Err(err) => return Err(CallError::BadResult(format!("a mutation that is not JSON ({err})"))),
+        },
+    })
+}
+
+/// `manifests[i]` joined with a plugin's path (`spec.x`, `[0].y` or empty).
+fn field_path(index: usize, path: &str) -> String {
+    match path {
+        "" => format!("manifests[{index}]"),
+        p if p.starts_with('[') => format!("manifests[{index}]{p}"),
+        p => format!("manifests[{index}].{p}"),
+    }
+}
+
+fn apply_verdict(
+    step: &ResolvedStep,
+    index: usize,
+    result: Result<ParsedVerdict, CallError>,
+    out: &mut ValidationOutcome,
+) {
+    let plugin = &step.plugin;
+    let monitor = step.failure_mode == FailureMode::Monitor;
+    match result {
+        Ok(ParsedVerdict::Allow) => {}
+        Ok(ParsedVerdict::Deny(violations)) if monitor => {
+            for v in violations {
+                tracing::warn!(plugin = %plugin, policy = %step.policy, field = %field_path(index, &v.path), reason = %v.message,
+                    "monitor: the validator would deny");
+            }
+        }
+        Ok(ParsedVerdict::Deny(violations)) => {
+            out.violations.extend(violations.into_iter().map(|v| Violation {
+                field: field_path(index, &v.path),
+                message: format!("plugin '{plugin}': {}", v.message),
+            }));
+        }
+        Ok(ParsedVerdict::Mutate(_)) if monitor => {
+            tracing::info!(plugin = %plugin, policy = %step.policy, "monitor: the validator would change manifest {index}");
+        }
+        Ok(ParsedVerdict::Mutate(value)) => {
+            out.manifests[index] = value;
+            out.mutated = true;
+        }
+        Err(err) if step.failure_mode == FailureMode::FailClosed => out.violations.push(Violation {
+            field: format!("manifests[{index}]"),
+            message: format!("plugin '{plugin}' {err}; the policy '{}' is fail-closed", step.policy),
+        }),
+        Err(_) => {}
+    }
+}
+
+fn health_rank(state: HealthState) -> u8 {
+    match state {
+        HealthState::Healthy => 0,
+        HealthState::Unknown => 1,
+        HealthState::Progressing => 2,
+        HealthState::Degraded => 3,
+        HealthState::Failed => 4,
+    }
+}
+
+fn worst<H: HasState>(a: Option<H>, b: Option<H>) -> Option<H> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(if health_rank(b.state()) > health_rank(a.state()) { b } else { a }),
+        (a, b) => a.or(b),
+    }
+}
+
+trait HasState {
+    fn state(&self) -> HealthState;
+}
+
+impl HasState for bindings::feedback::exports::maestro::plugin::feedback::Health {
+    fn state(&self) -> HealthState {
+        self.state
+    }
+}
+
+/// Keeps a weak handle so the watcher ends with the runtime.
+pub(crate) type RuntimeRef = Weak<PluginRuntime>;
+
+/// Stored and file policies in name order. A file policy shadows a stored one of the same name:
+/// an agent that receives the hub's policy `wire` and has its own `wire` in `policies.toml`
+/// (say, with its local codec key) must run it once, not twice.
+fn merge_policies(stored: &[PolicySpec], file: &[PolicySpec]) -> Vec<PolicySpec> {
+    let shadowed = |spec: &PolicySpec| file.iter().any(|f| f.name == spec.name);
+    let mut all: Vec<PolicySpec> = stored.iter().filter(|spec| !shadowed(spec)).cloned().collect();
+    all.extend(file.iter().cloned());
+    all.sort_by(|a, b| a.name.cmp(&b.name));
+    all
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn named(name: &str, consumer: &str) -> PolicySpec {
+        serde_json::from_value(serde_json::json!({"name": name, "selector": {"consumers": [consumer]}}))
+            .unwrap_or_else(|err| panic!("policy: {err}"))
+    }
+
+    #[test]
+    fn a_file_policy_shadows_the_stored_policy_of_the_same_name() {
+        let stored = [named("wire", "from-hub"), named("audit", "from-hub")];
+        let file = [named("wire", "from-file")];
+        let merged = merge_policies(&stored, &file);
+        let names: Vec<&str> = merged.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["audit", "wire"]);
+        assert!(merged[1].selector.matches("from-file", &[]), "the file's version wins");
+        assert!(!merged[1].selector.matches("from-hub", &[]));
+    }
+
+    #[test]
+    fn violation_paths_are_rooted_at_the_manifest() {
+        assert_eq!(field_path(0, ""), "manifests[0]");
+        assert_eq!(field_path(2, "spec.replicas"), "manifests[2].spec.replicas");
+        assert_eq!(field_path(1, "[0].x"), "manifests[1][0].x");
+    }
+
+    #[test]
+    fn a_mutation_must_be_a_json_object() {
+        assert!(matches!(parse_mutation(calls::Verdict::Mutate("{\"a\":1}".into())), Ok(ParsedVerdict::Mutate(_))));
+        assert!(matches!(parse_mutation(calls::Verdict::Mutate("{not json".into())), Err(CallError::BadResult(_))));
+        assert!(matches!(parse_mutation(calls::Verdict::Mutate("[1]".into())), Err(CallError::BadResult(_))));
+    }
+}

@@ -1,0 +1,109 @@
+//! Plugin policies, stored whole as JSON and keyed by name. The plugin runtime keeps the list
+//! in memory; these functions are called when the list changes, when the hub starts, and when
+//! another hub changed it (`LISTEN maestro_plugin_policies` on PostgreSQL, or a slow poll).
+
+use chrono::{DateTime, Utc};
+use sqlx::types::Json;
+
+use super::{Db, Store, StoreError, audited, on_pool, violated_constraint};
+use maestro_model::policy::PolicySpec;
+
+/// A policy as stored, with its timestamps.
+#[derive(Debug, Clone)]
+pub struct StoredPolicy {
+    pub spec: PolicySpec,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(sqlx::FromRow)]
+struct PolicyRow {
+    spec: String,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl TryFrom<PolicyRow> for StoredPolicy {
+    type Error = StoreError;
+    fn try_from(row: PolicyRow) -> Result<Self, StoreError> {
+        Ok(StoredPolicy {
+            spec: serde_json::from_str(&row.spec)?,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        })
+    }
+}
+
+const COLUMNS: &str = "CAST(spec AS TEXT) AS spec, created_at, updated_at";
+
+/// The PostgreSQL channel the `plugin_policies` trigger notifies on every change.
+pub const POLICY_CHANNEL: &str = "maestro_plugin_policies";
+
+impl Store {
+    /// Waits on PostgreSQL for `NOTIFY maestro_plugin_policies`. `None` on SQLite, which serves
+    /// one hub.
+    pub async fn plugin_policy_listener(&self) -> Result<Option<sqlx::postgres::PgListener>, StoreError> {
+        match &self.db {
+            Db::Postgres(pool) => {
+                let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
+                listener.listen(POLICY_CHANNEL).await?;
+                Ok(Some(listener))
+            }
+            Db::Sqlite(_) => Ok(None),
+        }
+    }
+
+    pub async fn list_plugin_policies(&self) -> Result<Vec<StoredPolicy>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM plugin_policies ORDER BY name");
+        let rows = on_pool!(self, pool => sqlx::query_as::<_, PolicyRow>(audited(&sql)).fetch_all(pool).await)?;
+        rows.into_iter().map(StoredPolicy::try_from).collect()
+    }
+
+    pub async fn get_plugin_policy(&self, name: &str) -> Result<StoredPolicy, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM plugin_policies WHERE name = $1");
+        let row = on_pool!(self, pool => sqlx::query_as::<_, PolicyRow>(audited(&sql)).bind(name).fetch_optional(pool).await)?;
+        row.ok_or_else(|| StoreError::NotFound(format!("plugin policy '{name}'")))?.try_into()
+    }
+
+    pub async fn create_plugin_policy(&self, spec: &PolicySpec) -> Result<StoredPolicy, StoreError> {
+        let sql = format!(
+            "INSERT INTO plugin_policies (name, spec, created_at, updated_at) VALUES ($1, $2, $3, $3) RETURNING {COLUMNS}"
+        );
+        let now = maestro_model::now();
+        let _turn = self.write_turn().await;
+        let inserted = on_pool!(self, pool => {
+            sqlx::query_as::<_, PolicyRow>(audited(&sql)).bind(&spec.name).bind(Json(spec)).bind(now).fetch_one(pool).await
+        });
+        match inserted {
+            Ok(row) => row.try_into(),
+            Err(err) if matches!(violated_constraint(&err), Some((sqlx::error::ErrorKind::UniqueViolation, _))) => {
+                Err(StoreError::Conflict {
+                    message: format!("a plugin policy named '{}' already exists", spec.name),
+                    current_version: None,
+                })
+            }
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    pub async fn replace_plugin_policy(&self, spec: &PolicySpec) -> Result<StoredPolicy, StoreError> {
+        let sql = format!("UPDATE plugin_policies SET spec = $2, updated_at = $3 WHERE name = $1 RETURNING {COLUMNS}");
+        let now = maestro_model::now();
+        let _turn = self.write_turn().await;
+        let row = on_pool!(self, pool => {
+            sqlx::query_as::<_, PolicyRow>(audited(&sql)).bind(&spec.name).bind(Json(spec)).bind(now).fetch_optional(pool).await
+        })?;
+        row.ok_or_else(|| StoreError::NotFound(format!("plugin policy '{}'", spec.name)))?.try_into()
+    }
+
+    pub async fn delete_plugin_policy(&self, name: &str) -> Result<(), StoreError> {
+        let _turn = self.write_turn().await;
+        let deleted = on_pool!(self, pool => {
+            sqlx::query("DELETE FROM plugin_policies WHERE name = $1").bind(name).execute(pool).await.map(|done| done.rows_affected())
+        })?;
+        if deleted == 0 {
+            return Err(StoreError::NotFound(format!("plugin policy '{name}'")));
+        }
+        Ok(())
+    }
+}
