@@ -5,7 +5,7 @@
 use chrono::{Duration as Span, Utc};
 use serde_json::{Value, json};
 
-use crate::fleet::{CONSUMER, Fleet, condition, config_map, data_key, manifest_status};
+use crate::fleet::{CONSUMER, Fleet, condition, config_map, data_key, eventually, manifest_status};
 
 const POLICIES: &str = "/api/maestro/v1/plugin-policies";
 
@@ -320,12 +320,13 @@ async fn a_before_apply_hook_changes_what_is_applied_and_a_failing_before_delete
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_without_plugins_ignores_policy_updates_and_keeps_serving() {
     let fleet = Fleet::start().await;
-    // A label change sends the consumer a policy update (the hub awaits the broker's ack, and
-    // the bundle's spec event follows it on the same topic).
+    // A label change queues a policy update for the consumer, which the dispatcher sends after
+    // the REST answer (the bundle's spec event then follows it on the same topic).
     let path = format!("/api/maestro/v1/consumers/{CONSUMER}");
     let reply = fleet.hub.patch(&path, &json!({"labels": {"env": "prod"}})).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
-    assert_eq!(fleet.hub.metric("maestro_transport_policy_updates_total{outcome=\"sent\"}").await, 1.0);
+    let sent = "maestro_transport_policy_updates_total{outcome=\"sent\"}";
+    eventually("the policy update sent", || async { (fleet.hub.metric(sent).await == 1.0).then_some(()) }).await;
     let id = fleet.create_bundle("cm", json!({"manifests": [config_map("plain", "1")]})).await;
     fleet.object(&fleet.config_maps(), "plain", "applied", |o| o.is_some()).await;
     fleet.bundle_status(&id, "reported", |s| condition(&s["conditions"], "Applied").is_some()).await;

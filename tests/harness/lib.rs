@@ -158,6 +158,13 @@ impl TestHub {
         Self::start_on(self.backend, dir, self.database_url.clone(), None, setup, None).await
     }
 
+    /// Another hub on this hub's database, with transport: it takes over what this one left
+    /// queued. Stopping it leaves the database to the first hub.
+    pub async fn start_beside_with_transport(&self, setup: HubSetup, transport: TransportConfig) -> TestHub {
+        let dir = tempfile::tempdir().expect("temp dir");
+        Self::start_on(self.backend, dir, self.database_url.clone(), None, setup, Some(transport)).await
+    }
+
     async fn start_on(
         backend: Backend,
         dir: tempfile::TempDir,

@@ -240,3 +240,43 @@ async fn policies_are_also_read_from_the_plugin_directory_and_a_bad_policy_file_
     }
     hub.stop().await;
 }
+
+/// The REST API is one caller of the hub's write service among several (the gRPC API and the
+/// operator engines are next): a writer that never touches HTTP is checked all the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_validator_denies_a_manifest_written_through_the_service_without_http() {
+    use maestro_hub::service::{ServiceError, WriteKeys};
+    use maestro_model::BundleContent;
+
+    on_both(async |hub| {
+        consumer(hub, "c1", json!({})).await;
+        policy(hub, image_policy("images", json!({"consumers": ["c1"]}))).await;
+        let bundles = &hub.hub.services.bundles;
+        let keys = || WriteKeys { consumer_name: Some("c1".into()), ..WriteKeys::default() };
+        let content = |manifest| BundleContent { manifests: vec![manifest], ..BundleContent::default() };
+
+        let refused = bundles.create(keys(), content(deployment("web", &["nginx:latest"]))).await;
+        let Err(ServiceError::Invalid(found)) = refused else { panic!("the validator must refuse: {refused:?}") };
+        let fields: Vec<&str> = found.iter().map(|v| v.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            ["manifests[0].spec.template.spec.containers[0].image", "manifests[0].metadata.labels.team"]
+        );
+        assert!(found.iter().all(|v| v.message.starts_with("plugin 'image-policy': ")), "{found:?}");
+        assert_eq!(hub.get("/api/maestro/v1/resource-bundles").await.body["total"], 0, "nothing stored");
+
+        let mut good = deployment("web", &["nginx:1.27"]);
+        good["metadata"]["labels"]["team"] = json!("payments");
+        let stored = bundles.create(keys(), content(good)).await.expect("an allowed manifest is stored");
+        let replaced = bundles
+            .replace(
+                &stored.id,
+                WriteKeys { version: Some(stored.version), ..WriteKeys::default() },
+                content(deployment("web", &["nginx:latest"])),
+                |_| Ok(()),
+            )
+            .await;
+        assert!(matches!(replaced, Err(ServiceError::Invalid(_))), "updates are validated too: {replaced:?}");
+    })
+    .await;
+}

@@ -184,7 +184,7 @@ fn latency_figures(runtime: &Arc<PluginRuntime>, text: &str, calls: usize) -> an
     let subject = Subject { consumer: "c1".into(), ..Subject::default() };
     let manifest: Value = serde_json::from_str(text)?;
     let through_runtime = time(calls, || {
-        let outcome = runtime.validate_blocking(&subject, Operation::Create, vec![manifest.clone()]);
+        let outcome = runtime.validate_blocking(&subject, maestro_plugins::Operation::Create, vec![manifest.clone()]);
         anyhow::ensure!(outcome.violations.is_empty(), "denied: {:?}", outcome.violations);
         Ok(())
     })?;
@@ -269,7 +269,8 @@ fn reload_figure(runtime: &Arc<PluginRuntime>, dir: &Path, reloads: usize) -> an
         std::thread::spawn(move || {
             let subject = Subject { consumer: "c1".into(), ..Subject::default() };
             while !stop.load(Ordering::Relaxed) {
-                let outcome = runtime.validate_blocking(&subject, Operation::Create, vec![manifest.clone()]);
+                let outcome =
+                    runtime.validate_blocking(&subject, maestro_plugins::Operation::Create, vec![manifest.clone()]);
                 let counter = if outcome.violations.is_empty() { &served } else { &failed };
                 counter.fetch_add(1, Ordering::Relaxed);
             }

@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod metrics;
+pub mod service;
 pub mod transport;
 
 use std::net::SocketAddr;
@@ -20,6 +21,7 @@ use tokio::task::JoinHandle;
 use crate::api::auth::{Auth, AuthConfig, AuthConfigError};
 use crate::api::{ApiState, Limits};
 use crate::metrics::Metrics;
+use crate::service::Services;
 use crate::transport::{Transport, TransportConfig};
 use maestro_plugins::{PluginConfig, PluginError, PluginRuntime};
 use maestro_store::{DbOptions, Store, StoreError, redact_url};
@@ -57,6 +59,9 @@ pub enum HubError {
 pub struct RunningHub {
     pub addr: SocketAddr,
     pub store: Arc<Store>,
+    /// The write services: what any in-process writer (engines, other APIs) must call instead
+    /// of the store, so that its writes are checked like the REST API's.
+    pub services: Services,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
     transport: Option<Transport>,
@@ -162,8 +167,9 @@ pub async fn start_with_transport(
         Some(transport) => Some(Transport::start(&transport, store.clone(), metrics.transport.clone(), codecs).await?),
         None => None,
     };
+    let services = Services::new(store.clone(), plugins.clone(), config.limits.manifests.clone());
     let state = ApiState {
-        policy_push: transport.as_ref().map(Transport::policy_push),
+        services: services.clone(),
         store: store.clone(),
         limits: Arc::new(config.limits.clone()),
         metrics: metrics.clone(),
@@ -181,7 +187,7 @@ pub async fn start_with_transport(
             .await
     });
     tracing::info!(%addr, database = %redact_url(&config.database_url), "hub serving /api/maestro/v1");
-    Ok(RunningHub { addr, store, stop: Some(stop), task, transport, policy_sync })
+    Ok(RunningHub { addr, store, services, stop: Some(stop), task, transport, policy_sync })
 }
 
 /// How often a hub re-reads the stored policies when no notification comes: the fallback for

@@ -85,6 +85,11 @@ pub struct Selector {
 }
 
 impl Selector {
+    /// Whether the policy applies to this stored consumer (its name and labels).
+    pub fn matches_consumer(&self, consumer: &crate::Consumer) -> bool {
+        self.matches(&consumer.name, &label_pairs(&consumer.labels))
+    }
+
     pub fn matches(&self, consumer: &str, labels: &[(String, String)]) -> bool {
         if self.consumers.is_empty() && self.labels.is_empty() {
             return true;
@@ -94,6 +99,12 @@ impl Selector {
             && self.labels.iter().all(|(k, v)| labels.iter().any(|(lk, lv)| lk == k && lv == v));
         by_name || by_labels
     }
+}
+
+/// A consumer's labels as policies and plugins see them: text values (a non-string JSON value
+/// as its JSON text).
+pub fn label_pairs(labels: &serde_json::Map<String, Value>) -> Vec<(String, String)> {
+    labels.iter().map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_string))).collect()
 }
 
 /// One plugin to run at an extension point.

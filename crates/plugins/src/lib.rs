@@ -35,7 +35,7 @@ use wasmtime::Engine;
 use wasmtime::component::Linker;
 
 use bindings::feedback::exports::maestro::plugin::feedback::{HealthState, Report};
-use bindings::maestro::plugin::types::{Context, Operation};
+use bindings::maestro::plugin::types::Context;
 use calls::{
     Applied, BeforeApplyOutcome, BeforeDeleteOutcome, Bounds, CallError, Called, Hook, HookAnswer, HookBundle,
 };
@@ -48,6 +48,25 @@ use registry::{Loaded, PluginInfo, Registry};
 
 /// The `maestro:plugin` versions this host runs (major.minor: before 1.0 a minor is a major).
 pub const SUPPORTED_WIT: &str = "0.1";
+
+/// The write a validator is asked about. The runtime's own type, so that callers never name a
+/// generated binding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    Create,
+    Update,
+    Delete,
+}
+
+impl From<Operation> for bindings::maestro::plugin::types::Operation {
+    fn from(op: Operation) -> Self {
+        match op {
+            Operation::Create => Self::Create,
+            Operation::Update => Self::Update,
+            Operation::Delete => Self::Delete,
+        }
+    }
+}
 
 /// Where plugins come from and the bounds every call shares.
 #[derive(Debug, Clone)]
@@ -97,8 +116,7 @@ pub struct Subject {
 
 impl Subject {
     pub fn consumer(name: &str, labels: &serde_json::Map<String, Value>) -> Self {
-        let labels = labels.iter().map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_string)));
-        Subject { consumer: name.to_string(), labels: labels.collect(), ..Subject::default() }
+        Subject { consumer: name.to_string(), labels: policy::label_pairs(labels), ..Subject::default() }
     }
 
     fn context(&self) -> Context {
@@ -387,7 +405,8 @@ impl PluginRuntime {
                     Err(err) => Err(err),
                     Ok(()) => {
                         self.run_step(step, World::Validator, subject, verdict_label, |engine, loaded, bounds| {
-                            let called = calls::validate(engine, loaded, &ctx, op, &text, &step.settings, bounds);
+                            let called =
+                                calls::validate(engine, loaded, &ctx, op.into(), &text, &step.settings, bounds);
                             Called { result: called.result.and_then(parse_mutation), memory_peak: called.memory_peak }
                         })
                     }

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use sqlx::types::Json;
 
+use super::policy_outbox::{INSERT_PUSH, PushReason, in_transaction};
 use super::{ListRequest, ListSql, Page, Store, StoreError, audited, on_pool, schema, violated_constraint};
 use maestro_model::Consumer;
 
@@ -85,7 +86,9 @@ impl Store {
         rows.into_iter().map(Consumer::try_from).collect()
     }
 
-    /// Replaces a consumer's labels (the PATCH of Maestro's API).
+    /// Replaces a consumer's labels (the PATCH of Maestro's API). When they change, a policy
+    /// push for the consumer is queued in the same transaction: its agent's plugins see the
+    /// labels, and label selectors may now pick other policies.
     pub async fn set_consumer_labels(
         &self,
         id_or_name: &str,
@@ -95,9 +98,23 @@ impl Store {
         let sql = format!("UPDATE consumers SET labels = $2, updated_at = $3 WHERE id = $1 RETURNING {COLUMNS}");
         let now = maestro_model::now();
         let _turn = self.write_turn().await;
-        let row = on_pool!(self, pool => {
-            sqlx::query_as::<_, ConsumerRow>(audited(&sql)).bind(&consumer.id).bind(Json(labels)).bind(now).fetch_optional(pool).await
-        })?;
+        let row = in_transaction!(self, tx => {
+            let row = sqlx::query_as::<_, ConsumerRow>(audited(&sql))
+                .bind(&consumer.id)
+                .bind(Json(labels))
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if row.is_some() && &consumer.labels != labels {
+                sqlx::query(INSERT_PUSH)
+                    .bind(&consumer.name)
+                    .bind(PushReason::Labels.as_str())
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            row
+        });
         row.ok_or_else(|| StoreError::NotFound(format!("consumer '{id_or_name}'")))?.try_into()
     }
 

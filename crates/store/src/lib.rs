@@ -12,6 +12,7 @@ mod consumers;
 pub mod dispatch;
 pub mod outbox;
 mod plugin_policies;
+pub mod policy_outbox;
 pub mod schema;
 pub mod status;
 

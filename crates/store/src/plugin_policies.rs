@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 
+use super::policy_outbox::{in_transaction, queue_policy_pushes};
 use super::{Db, Store, StoreError, audited, on_pool, violated_constraint};
 use maestro_model::policy::PolicySpec;
 
@@ -35,6 +36,8 @@ impl TryFrom<PolicyRow> for StoredPolicy {
 }
 
 const COLUMNS: &str = "CAST(spec AS TEXT) AS spec, created_at, updated_at";
+const SELECT_SPEC: &str = "SELECT CAST(spec AS TEXT) FROM plugin_policies WHERE name = $1";
+const DELETE_RETURNING: &str = "DELETE FROM plugin_policies WHERE name = $1 RETURNING CAST(spec AS TEXT)";
 
 /// The PostgreSQL channel the `plugin_policies` trigger notifies on every change.
 pub const POLICY_CHANNEL: &str = "maestro_plugin_policies";
@@ -65,45 +68,81 @@ impl Store {
         row.ok_or_else(|| StoreError::NotFound(format!("plugin policy '{name}'")))?.try_into()
     }
 
+    /// Stores a new policy and, in the same transaction, queues a policy push for every
+    /// consumer it selects.
     pub async fn create_plugin_policy(&self, spec: &PolicySpec) -> Result<StoredPolicy, StoreError> {
         let sql = format!(
             "INSERT INTO plugin_policies (name, spec, created_at, updated_at) VALUES ($1, $2, $3, $3) RETURNING {COLUMNS}"
         );
         let now = maestro_model::now();
         let _turn = self.write_turn().await;
-        let inserted = on_pool!(self, pool => {
-            sqlx::query_as::<_, PolicyRow>(audited(&sql)).bind(&spec.name).bind(Json(spec)).bind(now).fetch_one(pool).await
-        });
-        match inserted {
-            Ok(row) => row.try_into(),
-            Err(err) if matches!(violated_constraint(&err), Some((sqlx::error::ErrorKind::UniqueViolation, _))) => {
-                Err(StoreError::Conflict {
-                    message: format!("a plugin policy named '{}' already exists", spec.name),
-                    current_version: None,
-                })
-            }
-            Err(err) => Err(err.into()),
-        }
+        in_transaction!(self, tx => {
+            let inserted = sqlx::query_as::<_, PolicyRow>(audited(&sql))
+                .bind(&spec.name)
+                .bind(Json(spec))
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await;
+            let row = match inserted {
+                Ok(row) => row,
+                Err(err) if matches!(violated_constraint(&err), Some((sqlx::error::ErrorKind::UniqueViolation, _))) => {
+                    return Err(StoreError::Conflict {
+                        message: format!("a plugin policy named '{}' already exists", spec.name),
+                        current_version: None,
+                    });
+                }
+                Err(err) => return Err(err.into()),
+            };
+            queue_policy_pushes!(tx, None, Some(spec), now);
+            row
+        })
+        .try_into()
     }
 
+    /// Replaces a policy and, in the same transaction, queues a policy push for every consumer
+    /// it selected before or selects now.
     pub async fn replace_plugin_policy(&self, spec: &PolicySpec) -> Result<StoredPolicy, StoreError> {
         let sql = format!("UPDATE plugin_policies SET spec = $2, updated_at = $3 WHERE name = $1 RETURNING {COLUMNS}");
         let now = maestro_model::now();
         let _turn = self.write_turn().await;
-        let row = on_pool!(self, pool => {
-            sqlx::query_as::<_, PolicyRow>(audited(&sql)).bind(&spec.name).bind(Json(spec)).bind(now).fetch_optional(pool).await
-        })?;
-        row.ok_or_else(|| StoreError::NotFound(format!("plugin policy '{}'", spec.name)))?.try_into()
+        in_transaction!(self, tx => {
+            // Unlocked: of two concurrent replaces the later may read the original as `before`.
+            // Every consumer selected at the start (both befores) or at the end (the later
+            // after) is queued all the same, and each push reads the policies when it is sent.
+            let before: Option<String> = sqlx::query_scalar(SELECT_SPEC)
+                .bind(&spec.name)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let Some(before) = before else {
+                return Err(StoreError::NotFound(format!("plugin policy '{}'", spec.name)));
+            };
+            let before: PolicySpec = serde_json::from_str(&before)?;
+            let row = sqlx::query_as::<_, PolicyRow>(audited(&sql))
+                .bind(&spec.name)
+                .bind(Json(spec))
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await?;
+            queue_policy_pushes!(tx, Some(&before), Some(spec), now);
+            row
+        })
+        .try_into()
     }
 
+    /// Deletes a policy and, in the same transaction, queues a policy push for every consumer
+    /// it selected.
     pub async fn delete_plugin_policy(&self, name: &str) -> Result<(), StoreError> {
+        let now = maestro_model::now();
         let _turn = self.write_turn().await;
-        let deleted = on_pool!(self, pool => {
-            sqlx::query("DELETE FROM plugin_policies WHERE name = $1").bind(name).execute(pool).await.map(|done| done.rows_affected())
-        })?;
-        if deleted == 0 {
-            return Err(StoreError::NotFound(format!("plugin policy '{name}'")));
-        }
+        in_transaction!(self, tx => {
+            let before: Option<String> =
+                sqlx::query_scalar(DELETE_RETURNING).bind(name).fetch_optional(&mut *tx).await?;
+            let Some(before) = before else {
+                return Err(StoreError::NotFound(format!("plugin policy '{name}'")));
+            };
+            let before: PolicySpec = serde_json::from_str(&before)?;
+            queue_policy_pushes!(tx, Some(&before), None, now);
+        });
         Ok(())
     }
 }

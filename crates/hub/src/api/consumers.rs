@@ -3,14 +3,13 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use serde_json::Value;
 
 use super::ApiState;
 use super::body::ApiJson;
-use super::error::ApiError;
+use super::error::{ApiError, Rename};
 use super::list::{ListParams, ListView};
 use super::views::{ConsumerCreate, ConsumerPatch, ConsumerView};
-use maestro_model::validate::{Violation, validate_labels, validate_name};
+use crate::service::NewConsumer;
 
 #[utoipa::path(get, path = "/api/maestro/v1/consumers", tag = "consumers",
     params(("page" = Option<i64>, Query), ("size" = Option<i64>, Query), ("search" = Option<String>, Query),
@@ -32,30 +31,14 @@ pub async fn create(
     State(state): State<ApiState>,
     ApiJson(body): ApiJson<ConsumerCreate>,
 ) -> Result<(StatusCode, Json<ConsumerView>), ApiError> {
-    let id = body.id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    let name = body.name.unwrap_or_else(|| id.clone());
-    let labels = body.labels.unwrap_or_default();
-    let mut violations = Vec::new();
-    check_id(&id, &mut violations);
-    validate_name(&name, "name", &mut violations);
-    validate_labels(&Value::Object(labels.clone()), "labels", &mut violations);
-    if !violations.is_empty() {
-        return Err(ApiError::invalid("consumer", violations));
-    }
-    let consumer = state.store.create_consumer(&id, &name, &labels).await?;
-    tracing::info!(consumer = %consumer.name, id = %consumer.id, "consumer created");
+    let new = NewConsumer { id: body.id, name: body.name, labels: body.labels.unwrap_or_default() };
+    let consumer = state
+        .services
+        .consumers
+        .create(new)
+        .await
+        .map_err(|e| ApiError::from_service(e, "consumer", &Rename::none()))?;
     Ok((StatusCode::CREATED, Json(consumer.into())))
-}
-
-/// Consumer ids appear in URLs and logs: keep them to a safe alphabet.
-fn check_id(id: &str, violations: &mut Vec<Violation>) {
-    let ok = !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if !ok {
-        violations.push(Violation {
-            field: "id".into(),
-            message: format!("id must be 1 to 64 letters, digits, '-' or '_', found {id:?}"),
-        });
-    }
 }
 
 #[utoipa::path(get, path = "/api/maestro/v1/consumers/{id}", tag = "consumers", params(("id" = String, Path, description = "id or name")),
@@ -72,26 +55,18 @@ pub async fn patch(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<ConsumerPatch>,
 ) -> Result<Json<ConsumerView>, ApiError> {
-    let mut violations = Vec::new();
-    validate_labels(&Value::Object(body.labels.clone()), "labels", &mut violations);
-    if !violations.is_empty() {
-        return Err(ApiError::invalid("consumer patch", violations));
-    }
-    let before = match &state.policy_push {
-        Some(_) => Some(state.store.get_consumer(&id).await?.labels),
-        None => None,
-    };
-    let consumer = state.store.set_consumer_labels(&id, &body.labels).await?;
-    if let (Some(push), Some(before)) = (&state.policy_push, before) {
-        push.labels_changed(&before, &consumer).await;
-    }
+    let consumer = state
+        .services
+        .consumers
+        .set_labels(&id, body.labels)
+        .await
+        .map_err(|e| ApiError::from_service(e, "consumer patch", &Rename::none()))?;
     Ok(Json(consumer.into()))
 }
 
 #[utoipa::path(delete, path = "/api/maestro/v1/consumers/{id}", tag = "consumers", params(("id" = String, Path, description = "id or name")),
     responses((status = 204), (status = 404, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody)))]
 pub async fn delete(State(state): State<ApiState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
-    state.store.delete_consumer(&id).await?;
-    tracing::info!(consumer = %id, "consumer deleted");
+    state.services.consumers.delete(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -9,6 +9,8 @@ use serde::Serialize;
 use maestro_model::validate::Violation;
 use maestro_store::StoreError;
 
+use crate::service::ServiceError;
+
 /// Maestro's error codes (its `ServiceErrorCode`), which clients switch on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Code {
@@ -131,5 +133,47 @@ impl From<StoreError> for ApiError {
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, Code::General, "internal error; see the hub's log")
             }
         }
+    }
+}
+
+impl ApiError {
+    /// A service's refusal as this API reports it: `what` names the object in the reason
+    /// ("resource bundle", "resource", ...), and `rename` turns the model's field paths into
+    /// the ones the client sent.
+    pub fn from_service(err: ServiceError, what: &str, rename: &Rename) -> Self {
+        match err {
+            ServiceError::Invalid(violations) => ApiError::invalid(what, rename.apply(violations)),
+            ServiceError::NotFound(reason) => ApiError::not_found(reason),
+            ServiceError::PluginsOff => ApiError::bad_request(err.to_string()),
+            ServiceError::Store(err) => err.into(),
+        }
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(err: ServiceError) -> Self {
+        ApiError::from_service(err, "request", &Rename::none())
+    }
+}
+
+/// Field names of the bundle model as another API calls them, so a violation names the field
+/// the client actually sent (`manifest` rather than `manifests[0]`).
+pub struct Rename(pub &'static [(&'static str, &'static str)]);
+
+impl Rename {
+    pub const fn none() -> Self {
+        Rename(&[])
+    }
+
+    fn apply(&self, violations: Vec<Violation>) -> Vec<Violation> {
+        violations
+            .into_iter()
+            .map(|mut v| {
+                if let Some((from, to)) = self.0.iter().find(|(from, _)| v.field.starts_with(from)) {
+                    v.field = format!("{to}{}", &v.field[from.len()..]);
+                }
+                v
+            })
+            .collect()
     }
 }

@@ -59,10 +59,11 @@ pub struct ApiState {
     pub limits: Arc<Limits>,
     pub metrics: Arc<Metrics>,
     pub auth: Arc<auth::Auth>,
-    /// The plugin runtime, when the hub runs with `--plugin-dir`.
+    /// The plugin runtime, when the hub runs with `--plugin-dir` (read here; writes go through
+    /// the services).
     pub plugins: Option<Arc<maestro_plugins::PluginRuntime>>,
-    /// Tells agents their plugin policies after a change (with the transport only).
-    pub policy_push: Option<Arc<crate::transport::policies::PolicyPush>>,
+    /// Every write goes through these; handlers keep only extraction and views.
+    pub services: crate::service::Services,
 }
 
 pub fn router(state: ApiState) -> Router {

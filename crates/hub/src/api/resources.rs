@@ -7,13 +7,14 @@ use axum::http::StatusCode;
 
 use super::ApiState;
 use super::body::ApiJson;
-use super::bundles::{Rename, Write, create_checked, replace_checked};
-use super::error::ApiError;
+use super::error::{ApiError, Rename};
 use super::list::{ListParams, ListView};
 use super::views::{ResourceView, ResourceWrite};
 use maestro_model::StoredBundle;
 use maestro_model::resource::ResourceSpec;
 use maestro_store::{BundleScope, Page};
+
+use crate::service::{ServiceError, WriteKeys};
 
 /// Bundle-model field paths as this API names them.
 const RENAME: Rename = Rename(&[
@@ -49,8 +50,8 @@ pub async fn create(
     State(state): State<ApiState>,
     ApiJson(body): ApiJson<ResourceWrite>,
 ) -> Result<(StatusCode, Json<ResourceView>), ApiError> {
-    let (write, spec) = split(body);
-    let stored = create_checked(&state, write, spec.into_content(), &RENAME, "resource").await?;
+    let (keys, spec) = split(body);
+    let stored = state.services.bundles.create(keys, spec.into_content()).await.map_err(refused)?;
     Ok((StatusCode::CREATED, Json(view(stored)?)))
 }
 
@@ -62,22 +63,26 @@ pub async fn replace(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<ResourceWrite>,
 ) -> Result<Json<ResourceView>, ApiError> {
-    let (write, spec) = split(body);
-    let stored = replace_checked(&state, &id, write, spec.into_content(), &RENAME, "resource", single_manifest).await?;
+    let (keys, spec) = split(body);
+    let stored =
+        state.services.bundles.replace(&id, keys, spec.into_content(), single_manifest).await.map_err(refused)?;
     Ok(Json(view(stored)?))
 }
 
 #[utoipa::path(delete, path = "/api/maestro/v1/resources/{id}", tag = "resources", params(("id" = String, Path)),
     responses((status = 204), (status = 404, body = super::error::ErrorBody)))]
 pub async fn delete(State(state): State<ApiState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
-    single_manifest(&state.store.get_bundle(&id).await?)?;
-    let bundle = state.store.mark_bundle_deleting(&id).await?;
-    tracing::info!(consumer = %bundle.consumer_name, resource_id = %bundle.id, "resource marked deleting");
+    state.services.bundles.delete(&id, single_manifest).await.map_err(refused)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-fn split(body: ResourceWrite) -> (Write, ResourceSpec) {
-    let write = Write { id: body.id, name: body.name, consumer_name: body.consumer_name, version: body.version };
+/// A refusal of the bundle service, as this API words it.
+fn refused(err: ServiceError) -> ApiError {
+    ApiError::from_service(err, "resource", &RENAME)
+}
+
+fn split(body: ResourceWrite) -> (WriteKeys, ResourceSpec) {
+    let keys = WriteKeys { id: body.id, name: body.name, consumer_name: body.consumer_name, version: body.version };
     let spec = ResourceSpec {
         manifest: body.manifest,
         update_strategy: body.update_strategy,
@@ -85,15 +90,15 @@ fn split(body: ResourceWrite) -> (Write, ResourceSpec) {
         delete_option: body.delete_option,
         metadata: body.metadata.unwrap_or_default(),
     };
-    (write, spec)
+    (keys, spec)
 }
 
 /// A bundle of several manifests has no single-resource view: say where to find it.
-fn single_manifest(bundle: &StoredBundle) -> Result<(), ApiError> {
+fn single_manifest(bundle: &StoredBundle) -> Result<(), ServiceError> {
     if bundle.manifest_count == 1 {
         return Ok(());
     }
-    Err(ApiError::not_found(format!(
+    Err(ServiceError::NotFound(format!(
         "resource '{}' not found: it is a bundle of {} manifests; use /api/maestro/v1/resource-bundles/{}",
         bundle.id, bundle.manifest_count, bundle.id
     )))

@@ -5,8 +5,11 @@
 //! With codecs in force, each event's data is encoded with its consumer's codecs first
 //! ([`super::codec`]); a bundle that cannot be encoded is not sent and its rows stay queued.
 //!
+//! Then it drains the policy outbox (plugin policies due to agents, [`super::policies`]).
+//!
 //! Wake-ups: this process's writes (an in-process notify), other hubs' writes (PostgreSQL
-//! `LISTEN maestro_outbox`), and a slow poll as the fallback for both.
+//! `LISTEN maestro_outbox`, notified by both outboxes' triggers), and a slow poll as the
+//! fallback for both.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -121,6 +124,8 @@ pub async fn publish_bundle(
 pub struct Dispatcher {
     pub store: Arc<Store>,
     pub link: Arc<MqttLink>,
+    /// Drains the policy outbox after the bundle outbox, on the same wake-ups.
+    pub policies: Arc<super::policies::PolicyPush>,
     pub metrics: TransportMetrics,
     pub options: DispatchOptions,
     pub codecs: Codecs,
@@ -183,16 +188,19 @@ impl Dispatcher {
         }
     }
 
-    /// Dispatches claims until the outbox has nothing unclaimed.
+    /// Dispatches claims until the bundle outbox has nothing unclaimed, then the policy
+    /// outbox likewise.
     async fn drain(&self) -> Result<(), DispatchError> {
         loop {
             if !self.link.state().borrow().connected {
                 return Ok(());
             }
             if self.dispatch_once().await? == 0 {
-                return Ok(());
+                break;
             }
         }
+        self.policies.drain_queued(self.options.batch).await?;
+        Ok(())
     }
 
     /// One claim: publish, await every ack, then delete the rows. Returns the rows done.

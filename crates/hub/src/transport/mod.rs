@@ -11,9 +11,9 @@
 //!            current version only ─▶ resource_bundles.status; `Deleted` ─▶ purge (two-phase delete)
 //!     resync: agent's spec.resync_request ─▶ re-send what is newer or deleting;
 //!             hub's status.resync_request (start, reconnect) ─▶ agents re-send differing statuses
-//!     plugin policies (Maestro's own types): agent's policies.resync_request, or a policy or
-//!             consumer-label change through the API ─▶ policies.update_request to the consumers
-//!             concerned (`policies`)
+//!     plugin policies (Maestro's own types): agent's policies.resync_request, or a row of the
+//!             policy outbox (queued with a policy or consumer-label change) ─▶
+//!             policies.update_request to the consumers concerned (`policies`)
 //! ```
 //!
 //! Modules: [`wire`] (event types, topics, payloads, the MQTT 5 binding of `cloudevents-sdk`),
@@ -102,7 +102,6 @@ pub struct Transport {
     /// The broker this hub uses, as `mqtt://host:port` (agents connect to the same one).
     pub broker_url: String,
     link: Arc<MqttLink>,
-    policies: Arc<PolicyPush>,
     broker: Option<EmbeddedBroker>,
     stop: watch::Sender<bool>,
     dispatcher: JoinHandle<()>,
@@ -157,6 +156,7 @@ impl Transport {
         let dispatcher = Dispatcher {
             store,
             link: link.clone(),
+            policies: policies.clone(),
             metrics: metrics.clone(),
             options: DispatchOptions {
                 source: config.source.clone(),
@@ -173,17 +173,12 @@ impl Transport {
             tokio::spawn(watch_connection(link.clone(), resync, metrics, config.status_resync_interval)),
         ];
         tracing::info!(broker = %mqtt.url, source = %config.source, client_id, "transport started");
-        Ok(Transport { broker_url: mqtt.url, link, policies, broker, stop, dispatcher, others })
+        Ok(Transport { broker_url: mqtt.url, link, broker, stop, dispatcher, others })
     }
 
     /// The broker connection's state; a new `generation` is a reconnect.
     pub fn state(&self) -> watch::Receiver<mqtt::ConnectionState> {
         self.link.state()
-    }
-
-    /// What tells agents their plugin policies (the API calls it after changes).
-    pub fn policy_push(&self) -> Arc<PolicyPush> {
-        self.policies.clone()
     }
 
     /// Waits until connected and subscribed to the broker.

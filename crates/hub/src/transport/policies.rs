@@ -1,29 +1,27 @@
 //! Plugin policies to agents: each agent is told which stored policies apply to its consumer
 //! (`policies.update_request` on its `sourceevents` topic) and its consumer's labels.
 //!
-//! An update is sent when an agent asks (`policies.resync_request`, on every (re)connect), when a
-//! policy is created, replaced or deleted (to every consumer it matched before or matches after),
-//! and when a consumer's labels change. Every update is read from the database when it is sent,
-//! so a late or duplicate one still carries the current list; a lost one is made good by the
-//! agent's next resync. Failures here never undo the change that caused them: they are logged
-//! and counted (`maestro_transport_policy_updates{outcome="failed"}`).
+//! An update is sent when an agent asks (`policies.resync_request`, on every (re)connect), and
+//! for every push queued in the policy outbox: the store queues one, in the change's own
+//! transaction, for every consumer a created, replaced or deleted policy selected before or
+//! selects after, and for a consumer whose labels changed. The dispatcher drains that queue
+//! after the bundle outbox (same wake-ups), at least once: rows leave only after the broker's
+//! acknowledgement. Every update is read from the database when it is sent, so a late or
+//! duplicate one still carries the current list. Failures are logged and counted
+//! (`maestro_transport_policy_updates{outcome="failed"}`) and retried; no REST request waits
+//! for any of this.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
-
-use serde_json::{Map, Value};
 
 use super::dispatcher::DispatchError;
 use super::metrics::TransportMetrics;
 use super::mqtt::MqttLink;
 use super::wire::{self, PoliciesUpdate};
 use maestro_model::Consumer;
-use maestro_plugins::policy::PolicySpec;
+use maestro_model::policy::{PolicySpec, label_pairs};
 use maestro_store::{Store, StoreError};
-
-/// The longest a policy change's fan-out may hold its REST request.
-const FAN_OUT_DEADLINE: Duration = Duration::from_secs(10);
 
 pub struct PolicyPush {
     pub store: Arc<Store>,
@@ -34,15 +32,6 @@ pub struct PolicyPush {
     /// Held from reading the policies to handing the events to the link, so that of two
     /// updates for one consumer the later read is also the later sent.
     pub turn: tokio::sync::Mutex<()>,
-}
-
-/// A consumer's labels as plugins see them (text values).
-fn label_pairs(labels: &Map<String, Value>) -> Vec<(String, String)> {
-    labels.iter().map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_string))).collect()
-}
-
-fn matches(policy: &PolicySpec, consumer: &Consumer) -> bool {
-    policy.selector.matches(&consumer.name, &label_pairs(&consumer.labels))
 }
 
 impl PolicyPush {
@@ -57,7 +46,7 @@ impl PolicyPush {
         for consumer in consumers {
             let update = PoliciesUpdate {
                 consumer_labels: label_pairs(&consumer.labels).into_iter().collect::<BTreeMap<_, _>>(),
-                policies: stored.iter().filter(|p| matches(p, consumer)).cloned().collect(),
+                policies: stored.iter().filter(|p| p.selector.matches_consumer(consumer)).cloned().collect(),
             };
             let event = wire::policies_update_event(&self.source, &consumer.name, &update);
             let topic = wire::source_events_topic(&self.source, &consumer.name);
@@ -100,32 +89,38 @@ impl PolicyPush {
         self.record(outcome, "resync request");
     }
 
-    /// After a policy was stored, replaced (`before` and `after`) or deleted (`after` None):
-    /// every consumer it matched or matches gets its new list.
-    pub async fn policy_changed(&self, before: Option<&PolicySpec>, after: Option<&PolicySpec>) {
-        let work = async {
-            let consumers = self.store.all_consumers().await?;
-            let affected: Vec<Consumer> = consumers
-                .into_iter()
-                .filter(|c| before.is_some_and(|p| matches(p, c)) || after.is_some_and(|p| matches(p, c)))
-                .collect();
-            self.send(&affected).await
-        };
-        let outcome = tokio::time::timeout(FAN_OUT_DEADLINE, work)
-            .await
-            .unwrap_or(Err(DispatchError::Mqtt(super::mqtt::MqttError::Timeout(FAN_OUT_DEADLINE))));
-        self.record(outcome, "policy change");
+    /// Sends every queued policy push (the policy outbox), a claim at a time, until none is
+    /// left unclaimed. A claim's rows are deleted only once every update it sent was
+    /// acknowledged; on any failure they are given back and retried on the next wake-up.
+    pub async fn drain_queued(&self, batch: i64) -> Result<usize, DispatchError> {
+        let mut sent = 0;
+        while let Some(claim) = self.store.claim_policy_pushes(batch).await? {
+            match self.send_claimed(&claim.consumers()).await {
+                Ok(count) => {
+                    claim.complete(&self.store).await?;
+                    sent += count;
+                    self.record(Ok(count), "queued change");
+                }
+                Err(err) => {
+                    claim.release().await;
+                    self.metrics.policy_update("failed");
+                    return Err(err);
+                }
+            }
+        }
+        Ok(sent)
     }
 
-    /// After a consumer's labels changed: its agent's plugins see labels in their context, and
-    /// label selectors may now pick other policies.
-    pub async fn labels_changed(&self, before: &Map<String, Value>, consumer: &Consumer) {
-        if before == &consumer.labels {
-            return;
+    /// The current update for each consumer still there; deleted ones are dropped.
+    async fn send_claimed(&self, names: &[String]) -> Result<usize, DispatchError> {
+        let mut consumers = Vec::with_capacity(names.len());
+        for name in names {
+            match self.store.get_consumer(name).await {
+                Ok(consumer) => consumers.push(consumer),
+                Err(StoreError::NotFound(_)) => {}
+                Err(err) => return Err(err.into()),
+            }
         }
-        let outcome = tokio::time::timeout(FAN_OUT_DEADLINE, self.send(std::slice::from_ref(consumer)))
-            .await
-            .unwrap_or(Err(DispatchError::Mqtt(super::mqtt::MqttError::Timeout(FAN_OUT_DEADLINE))));
-        self.record(outcome, "consumer labels change");
+        self.send(&consumers).await
     }
 }

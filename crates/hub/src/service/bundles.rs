@@ -1,0 +1,156 @@
+//! Resource bundle writes: structural checks, the consumer's validator plugins, the store.
+//!
+//! The resource API (`/resources`) writes through the same calls; it shows bundles of one
+//! manifest and renames fields in the violations it reports, which is the API's business.
+
+use std::sync::Arc;
+
+use maestro_model::validate::{self, Violation, validate_bundle, validate_labels, validate_name};
+use maestro_model::{BundleContent, StoredBundle};
+use maestro_plugins::{Operation, PluginRuntime, Subject, World};
+use maestro_store::{NewBundle, Store, StoreError};
+
+use super::{ServiceError, refuse_if_any};
+
+/// What a write says about the bundle besides its content: its identity and, for a replace,
+/// the version the writer read (so a concurrent change is not overwritten).
+#[derive(Debug, Clone, Default)]
+pub struct WriteKeys {
+    pub id: Option<String>,
+    pub name: Option<String>,
+    pub consumer_name: Option<String>,
+    pub version: Option<i64>,
+}
+
+pub struct BundleService {
+    store: Arc<Store>,
+    plugins: Option<Arc<PluginRuntime>>,
+    limits: validate::Limits,
+}
+
+impl BundleService {
+    pub fn new(store: Arc<Store>, plugins: Option<Arc<PluginRuntime>>, limits: validate::Limits) -> Self {
+        BundleService { store, plugins, limits }
+    }
+
+    /// Creates a bundle (a new UUID unless `keys.id` names one; the name defaults to the id).
+    pub async fn create(&self, keys: WriteKeys, content: BundleContent) -> Result<StoredBundle, ServiceError> {
+        let mut violations = Vec::new();
+        let id = match keys.id {
+            Some(id) => match uuid::Uuid::parse_str(&id) {
+                Ok(uuid) => uuid.hyphenated().to_string(),
+                Err(_) => {
+                    violations
+                        .push(Violation { field: "id".into(), message: format!("id must be a UUID, found {id:?}") });
+                    id
+                }
+            },
+            None => uuid::Uuid::new_v4().to_string(),
+        };
+        let name = keys.name.unwrap_or_else(|| id.clone());
+        validate_name(&name, "name", &mut violations);
+        let consumer_name = keys.consumer_name.unwrap_or_default();
+        if consumer_name.is_empty() {
+            violations.push(Violation { field: "consumer_name".into(), message: "consumer_name is required".into() });
+        }
+        self.check_content(&content, &mut violations);
+        refuse_if_any(violations)?;
+        let content = self.with_plugins(&consumer_name, Operation::Create, content).await?;
+        let stored = self.store.create_bundle(&NewBundle { id, name, consumer_name, content }).await?;
+        tracing::info!(consumer = %stored.consumer_name, resource_id = %stored.id, "bundle created");
+        Ok(stored)
+    }
+
+    /// Replaces a bundle's content if `keys.version` is the stored version. `visible` refuses a
+    /// stored bundle the caller's view cannot show (the resource API: several manifests).
+    pub async fn replace(
+        &self,
+        id: &str,
+        keys: WriteKeys,
+        content: BundleContent,
+        visible: impl FnOnce(&StoredBundle) -> Result<(), ServiceError>,
+    ) -> Result<StoredBundle, ServiceError> {
+        let Some(version) = keys.version else {
+            return Err(ServiceError::Invalid(vec![Violation {
+                field: "version".into(),
+                message: "version is required: send the version you read, so a concurrent change is not overwritten"
+                    .into(),
+            }]));
+        };
+        let current = self.store.get_bundle(id).await?;
+        visible(&current)?;
+        let mut violations = Vec::new();
+        immutable("id", keys.id.as_deref(), &current.id, &mut violations);
+        immutable("name", keys.name.as_deref(), &current.name, &mut violations);
+        immutable("consumer_name", keys.consumer_name.as_deref(), &current.consumer_name, &mut violations);
+        self.check_content(&content, &mut violations);
+        refuse_if_any(violations)?;
+        let content = self.with_plugins(&current.consumer_name, Operation::Update, content).await?;
+        let stored = self.store.replace_bundle(&current, version, &content).await?;
+        tracing::info!(consumer = %stored.consumer_name, resource_id = %stored.id, version = stored.version, "bundle replaced");
+        Ok(stored)
+    }
+
+    /// Marks a bundle deleting (its agent confirms before it is purged). `visible` as for
+    /// [`BundleService::replace`].
+    pub async fn delete(
+        &self,
+        id: &str,
+        visible: impl FnOnce(&StoredBundle) -> Result<(), ServiceError>,
+    ) -> Result<StoredBundle, ServiceError> {
+        visible(&self.store.get_bundle(id).await?)?;
+        let bundle = self.store.mark_bundle_deleting(id).await?;
+        tracing::info!(consumer = %bundle.consumer_name, resource_id = %bundle.id, "bundle marked deleting");
+        Ok(bundle)
+    }
+
+    fn check_content(&self, content: &BundleContent, violations: &mut Vec<Violation>) {
+        if let Some(labels) = content.metadata.get("labels") {
+            validate_labels(labels, "metadata.labels", violations);
+        }
+        violations.extend(validate_bundle(
+            &content.manifests,
+            &content.manifest_configs,
+            content.delete_option.as_ref(),
+            &self.limits,
+        ));
+    }
+
+    /// The consumer's validator plugins, after the structural checks: a denial (or a
+    /// fail-closed failure) refuses the write with every violation; a mutated manifest is
+    /// checked structurally again, like one a client sent.
+    async fn with_plugins(
+        &self,
+        consumer_name: &str,
+        op: Operation,
+        mut content: BundleContent,
+    ) -> Result<BundleContent, ServiceError> {
+        let Some(runtime) = &self.plugins else { return Ok(content) };
+        if !runtime.has_point(World::Validator) {
+            return Ok(content);
+        }
+        let subject = match self.store.get_consumer(consumer_name).await {
+            Ok(consumer) => Subject::consumer(&consumer.name, &consumer.labels),
+            // The store refuses an unknown consumer with its own message right after.
+            Err(StoreError::NotFound(_)) => Subject::consumer(consumer_name, &Default::default()),
+            Err(err) => return Err(err.into()),
+        };
+        let outcome = runtime.validate(subject, op, std::mem::take(&mut content.manifests)).await;
+        content.manifests = outcome.manifests;
+        let mut violations = outcome.violations;
+        if violations.is_empty() && outcome.mutated {
+            self.check_content(&content, &mut violations);
+        }
+        refuse_if_any(violations)?;
+        Ok(content)
+    }
+}
+
+fn immutable(field: &str, sent: Option<&str>, stored: &str, violations: &mut Vec<Violation>) {
+    if let Some(sent) = sent.filter(|sent| *sent != stored) {
+        violations.push(Violation {
+            field: field.into(),
+            message: format!("{field} cannot change from {stored:?} to {sent:?}"),
+        });
+    }
+}

@@ -1,0 +1,69 @@
+//! The hub's write services: the one door through which anything changes what the hub stores.
+//!
+//! Every writer goes through these — the REST handlers today, the gRPC API and the operator and
+//! rollout engines next — so none can skip a check: a write is parsed by its caller, then checked
+//! structurally, then by the consumer's validator plugins (whose mutations are checked again),
+//! then stored together with its outbox row. Policy changes and consumer label changes queue
+//! their pushes to agents in the same transaction (the policy outbox); nothing here talks to the
+//! broker. Errors are one type, [`ServiceError`], which each API maps onto its own shape.
+//!
+//! - [`bundles`]: create, replace and delete resource bundles (the resource API is a view).
+//! - [`consumers`]: create, relabel and delete consumers.
+//! - [`policies`]: create, replace and delete stored plugin policies.
+
+pub mod bundles;
+pub mod consumers;
+pub mod policies;
+
+use std::sync::Arc;
+
+use maestro_model::validate::{self, Violation};
+use maestro_plugins::PluginRuntime;
+use maestro_store::{Store, StoreError};
+
+pub use bundles::{BundleService, WriteKeys};
+pub use consumers::{ConsumerService, NewConsumer};
+pub use policies::PolicyService;
+
+/// Why a write was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The write breaks a rule: every violation found, each naming its field.
+    #[error("invalid: {}", describe(.0))]
+    Invalid(Vec<Violation>),
+    /// What the write names is not there (or not visible through the caller's view).
+    #[error("{0}")]
+    NotFound(String),
+    /// The write needs plugins and this hub runs without them.
+    #[error("plugins are off on this hub: start it with --plugin-dir")]
+    PluginsOff,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn describe(violations: &[Violation]) -> String {
+    violations.iter().map(|v| format!("{}: {}", v.field, v.message)).collect::<Vec<_>>().join("; ")
+}
+
+/// Returns the violations as an error when there are any.
+fn refuse_if_any(violations: Vec<Violation>) -> Result<(), ServiceError> {
+    if violations.is_empty() { Ok(()) } else { Err(ServiceError::Invalid(violations)) }
+}
+
+/// The services of one hub, sharing its store and plugin runtime.
+#[derive(Clone)]
+pub struct Services {
+    pub bundles: Arc<BundleService>,
+    pub consumers: Arc<ConsumerService>,
+    pub policies: Arc<PolicyService>,
+}
+
+impl Services {
+    pub fn new(store: Arc<Store>, plugins: Option<Arc<PluginRuntime>>, limits: validate::Limits) -> Self {
+        Services {
+            bundles: Arc::new(BundleService::new(store.clone(), plugins.clone(), limits)),
+            consumers: Arc::new(ConsumerService::new(store.clone())),
+            policies: Arc::new(PolicyService::new(store, plugins)),
+        }
+    }
+}

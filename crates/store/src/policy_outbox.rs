@@ -1,0 +1,190 @@
+//! The policy outbox: which consumers' agents are due their plugin policies again.
+//!
+//! A policy change (create, replace, delete) queues a row for every consumer the policy matched
+//! before or matches after; a change of a consumer's labels queues one for that consumer. The
+//! rows are written in the transaction of the change, like a bundle's outbox row, so a change
+//! the API acknowledged is pushed even if its hub dies right after answering. The transport's
+//! dispatcher claims them (`FOR UPDATE SKIP LOCKED` on PostgreSQL), sends each consumer one
+//! update read from the database at that moment, and deletes the rows once the broker has
+//! acknowledged it. Several rows for one consumer become one update.
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+use sqlx::Postgres;
+
+use super::{Db, Store, StoreError};
+use maestro_model::policy::{PolicySpec, label_pairs};
+
+/// Why a consumer's agent is due its policies again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PushReason {
+    /// A policy that matched it before or matches it now was created, replaced or deleted.
+    Policy,
+    /// Its labels changed: plugins see them, and label selectors may now pick other policies.
+    Labels,
+}
+
+impl PushReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PushReason::Policy => "policy",
+            PushReason::Labels => "labels",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct PolicyPushRow {
+    pub seq: i64,
+    pub consumer_name: String,
+    pub reason: String,
+    pub created_at: DateTime<Utc>,
+}
+
+pub(crate) const INSERT_PUSH: &str =
+    "INSERT INTO policy_outbox (consumer_name, reason, created_at) VALUES ($1, $2, $3)";
+
+/// Runs `$body` in one transaction of whichever database the store holds (`$tx` is the open
+/// transaction; use it as `&mut *$tx`) and commits it. An error returned from the body rolls
+/// the transaction back as it is dropped.
+macro_rules! in_transaction {
+    ($store:expr, $tx:ident => $body:expr) => {
+        match &$store.db {
+            $crate::Db::Postgres(pool) => {
+                let mut $tx = pool.begin().await?;
+                let out = $body;
+                $tx.commit().await?;
+                out
+            }
+            $crate::Db::Sqlite(pool) => {
+                let mut $tx = pool.begin().await?;
+                let out = $body;
+                $tx.commit().await?;
+                out
+            }
+        }
+    };
+}
+pub(crate) use in_transaction;
+
+/// Queues a push for every consumer `before` or `after` selects, inside the open transaction
+/// `$tx`. Reads the consumers in that transaction, so the set is the one the change saw.
+macro_rules! queue_policy_pushes {
+    ($tx:ident, $before:expr, $after:expr, $now:expr) => {{
+        let rows: Vec<(String, String)> =
+            sqlx::query_as("SELECT name, CAST(labels AS TEXT) FROM consumers ORDER BY name")
+                .fetch_all(&mut *$tx)
+                .await?;
+        let names = $crate::policy_outbox::affected(rows, $before, $after)?;
+        for name in &names {
+            sqlx::query($crate::policy_outbox::INSERT_PUSH)
+                .bind(name)
+                .bind($crate::policy_outbox::PushReason::Policy.as_str())
+                .bind($now)
+                .execute(&mut *$tx)
+                .await?;
+        }
+        names.len()
+    }};
+}
+pub(crate) use queue_policy_pushes;
+
+/// The consumers (name, labels as JSON text) that `before` or `after` selects.
+pub(crate) fn affected(
+    consumers: Vec<(String, String)>,
+    before: Option<&PolicySpec>,
+    after: Option<&PolicySpec>,
+) -> Result<Vec<String>, StoreError> {
+    let mut names = Vec::new();
+    for (name, labels) in consumers {
+        let labels: Map<String, Value> = serde_json::from_str(&labels)?;
+        let pairs = label_pairs(&labels);
+        let selects = |policy: Option<&PolicySpec>| policy.is_some_and(|p| p.selector.matches(&name, &pairs));
+        if selects(before) || selects(after) {
+            names.push(name);
+        }
+    }
+    Ok(names)
+}
+
+enum ClaimTx {
+    Postgres(sqlx::Transaction<'static, Postgres>),
+    Sqlite,
+}
+
+/// Policy-outbox rows taken by this hub; [`PolicyPushClaim::consumers`] names each consumer once.
+pub struct PolicyPushClaim {
+    tx: ClaimTx,
+    pub rows: Vec<PolicyPushRow>,
+}
+
+impl PolicyPushClaim {
+    /// The consumers to send an update to, each once, in the order first queued.
+    pub fn consumers(&self) -> Vec<String> {
+        let mut seen = std::collections::HashSet::new();
+        self.rows.iter().filter(|r| seen.insert(r.consumer_name.as_str())).map(|r| r.consumer_name.clone()).collect()
+    }
+
+    /// Every update was acknowledged: delete the rows and release the claim.
+    pub async fn complete(self, store: &Store) -> Result<(), StoreError> {
+        let seqs: Vec<i64> = self.rows.iter().map(|r| r.seq).collect();
+        match self.tx {
+            ClaimTx::Postgres(mut tx) => {
+                sqlx::query("DELETE FROM policy_outbox WHERE seq = ANY($1)").bind(&seqs).execute(&mut *tx).await?;
+                tx.commit().await?;
+            }
+            ClaimTx::Sqlite => {
+                let _turn = store.write_turn().await;
+                let Db::Sqlite(pool) = &store.db else { return Ok(()) };
+                let mut tx = pool.begin().await?;
+                for seq in seqs {
+                    sqlx::query("DELETE FROM policy_outbox WHERE seq = $1").bind(seq).execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Gives the rows back untouched, to be claimed again.
+    pub async fn release(self) {
+        if let ClaimTx::Postgres(tx) = self.tx {
+            let _ = tx.rollback().await;
+        }
+    }
+}
+
+const SELECT_PUSHES: &str = "SELECT seq, consumer_name, reason, created_at FROM policy_outbox";
+
+impl Store {
+    /// Claims up to `limit` of the oldest unclaimed policy pushes; `None` when there are none.
+    pub async fn claim_policy_pushes(&self, limit: i64) -> Result<Option<PolicyPushClaim>, StoreError> {
+        match &self.db {
+            Db::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                let sql = format!("{SELECT_PUSHES} ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED");
+                let rows: Vec<PolicyPushRow> =
+                    sqlx::query_as(super::audited(&sql)).bind(limit).fetch_all(&mut *tx).await?;
+                if rows.is_empty() {
+                    let _ = tx.rollback().await;
+                    return Ok(None);
+                }
+                Ok(Some(PolicyPushClaim { tx: ClaimTx::Postgres(tx), rows }))
+            }
+            Db::Sqlite(pool) => {
+                let sql = format!("{SELECT_PUSHES} ORDER BY seq LIMIT $1");
+                let rows: Vec<PolicyPushRow> = sqlx::query_as(super::audited(&sql)).bind(limit).fetch_all(pool).await?;
+                if rows.is_empty() {
+                    return Ok(None);
+                }
+                Ok(Some(PolicyPushClaim { tx: ClaimTx::Sqlite, rows }))
+            }
+        }
+    }
+
+    /// Policy pushes waiting (for the metrics and tests).
+    pub async fn policy_pushes_queued(&self) -> Result<i64, StoreError> {
+        let sql = "SELECT COUNT(*) FROM policy_outbox";
+        Ok(super::on_pool!(self, pool => sqlx::query_scalar(sql).fetch_one(pool).await)?)
+    }
+}

@@ -1,0 +1,16 @@
+-- Plugin-policy pushes are queued like bundle changes (issue 10, "one way out"): a row per
+-- consumer whose agent must be sent its policies again, written in the transaction of the change
+-- that caused it (a policy created, replaced or deleted; a consumer's labels changed). The
+-- transport's dispatcher drains it after the bundle outbox and deletes a row only once the
+-- broker acknowledged the update, so a hub that dies after answering the REST request loses
+-- nothing. No foreign key: a consumer deleted meanwhile leaves rows the dispatcher drops.
+CREATE TABLE policy_outbox (
+    seq           BIGSERIAL PRIMARY KEY,
+    consumer_name TEXT NOT NULL,
+    reason        TEXT NOT NULL CHECK (reason IN ('policy', 'labels')),
+    created_at    TIMESTAMPTZ NOT NULL
+);
+
+-- The same wake-up as the bundle outbox: every hub's dispatcher drains both queues.
+CREATE TRIGGER policy_outbox_notify AFTER INSERT ON policy_outbox
+    FOR EACH STATEMENT EXECUTE FUNCTION maestro_outbox_notify();
