@@ -16,6 +16,7 @@ pub mod link;
 pub mod local;
 pub mod metrics;
 pub mod reconcile;
+pub mod shared;
 pub mod spec;
 pub mod status;
 pub mod watch;

@@ -24,6 +24,7 @@ use tokio::sync::{Notify, mpsc};
 
 use super::local::{LocalStore, PendingStatus};
 use super::reconcile::{Input, SpecInput};
+pub use super::shared::{ConsumerLabels, LinkCounters};
 use maestro_plugins::{PluginFailure, PluginRuntime, Subject};
 use maestro_wire::agent_link::{ACK_TIMEOUT, BatchLimits};
 use maestro_wire::codec::Codecs;
@@ -45,20 +46,6 @@ pub struct Identity {
     pub codecs: Codecs,
     /// The consumer's labels as the hub last sent them, for policies that select by label.
     pub labels: ConsumerLabels,
-}
-
-/// The consumer's labels, shared by the link and the reconciler; updated by each policy update.
-#[derive(Debug, Clone, Default)]
-pub struct ConsumerLabels(Arc<std::sync::RwLock<Vec<(String, String)>>>);
-
-impl ConsumerLabels {
-    pub fn set(&self, labels: Vec<(String, String)>) {
-        *self.0.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = labels;
-    }
-
-    pub fn get(&self) -> Vec<(String, String)> {
-        self.0.read().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
-    }
 }
 
 impl Identity {
@@ -87,17 +74,6 @@ impl Identity {
         let subject = self.subject(resource_id, resource_version);
         self.codecs.encode(&subject, message).await.map_err(LinkError::Encode)
     }
-}
-
-/// Counts of what the link dropped or sent.
-#[derive(Debug, Default)]
-pub struct LinkCounters {
-    pub malformed_events: AtomicU64,
-    pub statuses_sent: AtomicU64,
-    pub resyncs_sent: AtomicU64,
-    /// Events read from the hub, by type (`/metrics`).
-    pub events: super::metrics::EventCounts,
-    pub policy_updates: AtomicU64,
 }
 
 /// Reads events from the broker, hands spec events to the reconciler; drops (and counts)

@@ -9,7 +9,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::Json;
@@ -18,9 +18,8 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
-use prometheus_client::metrics::counter::{ConstCounter, Counter};
-use prometheus_client::metrics::family::Family;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::registry::Registry;
 use serde_json::json;
@@ -29,105 +28,15 @@ use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use super::apply::ApplyError;
-use super::link::LinkCounters;
 use super::local::LocalStore;
-use super::reconcile::Counters;
+use super::shared::Counters;
+use super::shared::LinkCounters;
 use maestro_wire::mqtt::ConnectionState;
 
 /// How often the API server is asked for `/version` when nothing else shows whether it answers.
 const PROBE_INTERVAL: Duration = Duration::from_secs(5);
 /// Bounds that probe and the local store's count at scrape time.
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Kubernetes `StatusReason`s and the agent's own reasons; any other reason is `Other`, so a
-/// server sending arbitrary text cannot grow the number of series.
-const KNOWN_REASONS: &[&str] = &[
-    "AlreadyExists",
-    "BadRequest",
-    "Conflict",
-    "Expired",
-    "Forbidden",
-    "Gone",
-    "InternalError",
-    "Invalid",
-    "MethodNotAllowed",
-    "NotAcceptable",
-    "NotFound",
-    "RequestEntityTooLarge",
-    "ServerTimeout",
-    "ServiceUnavailable",
-    "Timeout",
-    "TooManyRequests",
-    "Unauthorized",
-    "UnsupportedMediaType",
-    "UnknownKind",
-    "InvalidManifest",
-];
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct TypeLabels {
-    r#type: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct ReasonLabels {
-    reason: &'static str,
-}
-
-/// Events received from the hub, by type label (`spec.create`, `status.resync`, ...).
-#[derive(Debug, Default)]
-pub struct EventCounts(Family<TypeLabels, Counter>);
-
-impl EventCounts {
-    pub fn inc(&self, label: &'static str) {
-        self.0.get_or_create(&TypeLabels { r#type: label }).inc();
-    }
-}
-
-/// Writes (and the discovery before them) that failed, by bounded reason.
-#[derive(Debug, Default)]
-pub struct ApplyErrors(Family<ReasonLabels, Counter>);
-
-impl ApplyErrors {
-    pub fn inc(&self, err: &ApplyError) {
-        self.0.get_or_create(&ReasonLabels { reason: reason_label(err) }).inc();
-    }
-}
-
-fn reason_label(err: &ApplyError) -> &'static str {
-    match err {
-        ApplyError::Unreachable { .. } => "ApiServerUnreachable",
-        ApplyError::Refused { reason, .. } => KNOWN_REASONS.iter().find(|k| **k == reason).copied().unwrap_or("Other"),
-    }
-}
-
-/// Whether the API server answered the agent's latest call (a refusal is an answer).
-#[derive(Debug, Default)]
-pub struct ApiHealth(AtomicU8);
-
-const UNKNOWN: u8 = 0;
-const ANSWERED: u8 = 1;
-const UNREACHABLE: u8 = 2;
-
-impl ApiHealth {
-    pub fn answered(&self) {
-        self.0.store(ANSWERED, Ordering::Relaxed);
-    }
-
-    /// Records the outcome of a call that failed with `err`.
-    pub fn failed(&self, err: &ApplyError) {
-        let state = if matches!(err, ApplyError::Unreachable { .. }) { UNREACHABLE } else { ANSWERED };
-        self.0.store(state, Ordering::Relaxed);
-    }
-
-    pub fn reachable(&self) -> bool {
-        self.0.load(Ordering::Relaxed) == ANSWERED
-    }
-
-    fn known(&self) -> bool {
-        self.0.load(Ordering::Relaxed) != UNKNOWN
-    }
-}
 
 /// What the endpoints read: the agent's counters, its link and its local store.
 #[derive(Clone)]
@@ -311,6 +220,7 @@ async fn readyz(State(served): State<Arc<Served>>) -> (StatusCode, Json<serde_js
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::shared::{ApiHealth, reason_label};
 
     fn refused(reason: &str) -> ApplyError {
         ApplyError::Refused { reason: reason.into(), message: String::new(), retry: false }

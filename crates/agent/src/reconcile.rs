@@ -23,8 +23,9 @@ use tracing::Instrument;
 
 use super::apply::{self, ApplyError, Deletion, Discovery, Target};
 use super::drift;
-use super::link::ConsumerLabels;
 use super::local::{AppliedRef, LocalBundle, LocalStore, PendingStatus};
+use super::shared::ConsumerLabels;
+pub use super::shared::Counters;
 use super::spec::{BundleSpec, DriftPolicy, ManifestPlan, UpdateStrategy};
 use super::status::{
     self, ApplyResult, Drift, DriftKind, Live, Observation, PluginFeedback, PluginHealth, PluginValue, Removal,
@@ -217,19 +218,6 @@ impl BundleState {
             applied: self.applied.clone(),
         }
     }
-}
-
-/// Counters the agent exposes (tests and the benchmark read them).
-#[derive(Debug, Default)]
-pub struct Counters {
-    pub applies: std::sync::atomic::AtomicU64,
-    pub drift_corrections: std::sync::atomic::AtomicU64,
-    /// Failed writes and lookups by bounded reason (`/metrics`).
-    pub apply_errors: super::metrics::ApplyErrors,
-    /// Whether the API server answered the latest call (`/readyz`).
-    pub api: super::metrics::ApiHealth,
-    /// Objects tracked (and watched), updated after each input.
-    pub watched_objects: std::sync::atomic::AtomicU64,
 }
 
 pub struct Reconciler {

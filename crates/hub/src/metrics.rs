@@ -14,7 +14,6 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::api::ApiState;
 use maestro_store::Store;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -120,7 +119,7 @@ fn method_label(method: &axum::http::Method) -> &'static str {
 }
 
 /// Counts and times every request by its route template (`/consumers/{id}`, not the id).
-pub async fn track_http(State(state): State<ApiState>, request: Request, next: Next) -> Response {
+pub async fn track_http(State(metrics): State<std::sync::Arc<Metrics>>, request: Request, next: Next) -> Response {
     let route = request
         .extensions()
         .get::<MatchedPath>()
@@ -129,6 +128,6 @@ pub async fn track_http(State(state): State<ApiState>, request: Request, next: N
     let method = method_label(request.method());
     let started = Instant::now();
     let response = next.run(request).await;
-    state.metrics.observe(route, method, response.status().as_u16(), started.elapsed().as_secs_f64());
+    metrics.observe(route, method, response.status().as_u16(), started.elapsed().as_secs_f64());
     response
 }

@@ -12,7 +12,6 @@
 
 #![allow(clippy::ptr_arg)]
 
-use std::sync::Mutex;
 use std::time::Duration;
 
 use wasmtime::{Engine, Store, Trap};
@@ -22,12 +21,9 @@ use super::bindings::{self, codec, feedback, hooks};
 use super::engine::ticks_for;
 use super::host_api::HostState;
 use super::policy::Limits;
+pub use super::pool::RECYCLE_AFTER;
+use super::pool::{Pool, Pooled};
 use super::registry::{Loaded, Pre};
-
-/// Warm instances kept per plugin version.
-const POOL_MAX: usize = 8;
-/// Calls after which a pooled instance is dropped and a fresh one made.
-pub const RECYCLE_AFTER: u32 = 10_000;
 
 /// Why a call gave no usable answer.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -80,40 +76,6 @@ pub struct Bounds {
 pub struct Called<R> {
     pub result: Result<R, CallError>,
     pub memory_peak: usize,
-}
-
-pub struct Pooled<T> {
-    store: Store<HostState>,
-    instance: T,
-    uses: u32,
-}
-
-pub struct Pool<T> {
-    idle: Mutex<Vec<Pooled<T>>>,
-}
-
-impl<T> Default for Pool<T> {
-    fn default() -> Self {
-        Pool { idle: Mutex::new(Vec::new()) }
-    }
-}
-
-impl<T> Pool<T> {
-    fn take(&self) -> Option<Pooled<T>> {
-        self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop()
-    }
-
-    fn give_back(&self, pooled: Pooled<T>) {
-        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        if idle.len() < POOL_MAX && pooled.uses < RECYCLE_AFTER {
-            idle.push(pooled);
-        }
-    }
-
-    /// Instances kept warm right now.
-    pub fn idle(&self) -> usize {
-        self.idle.lock().unwrap_or_else(|p| p.into_inner()).len()
-    }
 }
 
 pub fn check_len(what: &'static str, size: usize, cap: usize) -> Result<(), CallError> {

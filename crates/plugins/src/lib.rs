@@ -18,6 +18,7 @@ pub mod calls;
 pub mod engine;
 pub mod host_api;
 pub mod observe;
+pub mod pool;
 pub mod registry;
 mod watch;
 

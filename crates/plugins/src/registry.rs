@@ -19,9 +19,9 @@ use super::bindings::ValidatorPre;
 use super::bindings::codec::{Codec, CodecPre};
 use super::bindings::feedback::{StatusFeedback, StatusFeedbackPre};
 use super::bindings::hooks::ReconcileHookPre;
-use super::calls::Pool;
 use super::engine::CompileCache;
 use super::host_api::{HostState, LogBudget};
+use super::pool::Pool;
 use super::{SUPPORTED_WIT, World};
 
 /// The instantiation recipe of a plugin, typed by its world.

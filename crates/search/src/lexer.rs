@@ -6,7 +6,6 @@
 //! they are shown to people, who count characters, not UTF-8 bytes.
 
 use super::SearchError;
-use super::parser::CmpOp;
 
 /// Longest input accepted, in characters; longer input is refused before
 /// any work is done on it.
@@ -15,6 +14,43 @@ pub const MAX_INPUT_CHARS: usize = 4096;
 /// Words and strings are this long at most when quoted back in messages, so
 /// an error about a huge token stays readable.
 const MAX_QUOTED_CHARS: usize = 40;
+
+/// A comparison operator, as lexed and as compiled to SQL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CmpOp {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+impl CmpOp {
+    pub(crate) fn sql(self) -> &'static str {
+        match self {
+            CmpOp::Eq => "=",
+            CmpOp::Ne => "<>",
+            CmpOp::Lt => "<",
+            CmpOp::Le => "<=",
+            CmpOp::Gt => ">",
+            CmpOp::Ge => ">=",
+        }
+    }
+
+    /// The operator that is true exactly where this one is false, for
+    /// non-NULL operands; lets `not` be pushed into a comparison.
+    pub(crate) fn inverse(self) -> Self {
+        match self {
+            CmpOp::Eq => CmpOp::Ne,
+            CmpOp::Ne => CmpOp::Eq,
+            CmpOp::Lt => CmpOp::Ge,
+            CmpOp::Le => CmpOp::Gt,
+            CmpOp::Gt => CmpOp::Le,
+            CmpOp::Ge => CmpOp::Lt,
+        }
+    }
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum TokenKind {

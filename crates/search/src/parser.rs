@@ -22,43 +22,9 @@ pub const MAX_IN_VALUES: usize = 100;
 const MAX_LABEL_KEY_CHARS: usize = 253;
 
 /// Words that can never name a field.
+pub(crate) use super::lexer::CmpOp;
+
 const KEYWORDS: [&str; 9] = ["and", "or", "not", "in", "like", "is", "null", "true", "false"];
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum CmpOp {
-    Eq,
-    Ne,
-    Lt,
-    Le,
-    Gt,
-    Ge,
-}
-
-impl CmpOp {
-    pub(crate) fn sql(self) -> &'static str {
-        match self {
-            CmpOp::Eq => "=",
-            CmpOp::Ne => "<>",
-            CmpOp::Lt => "<",
-            CmpOp::Le => "<=",
-            CmpOp::Gt => ">",
-            CmpOp::Ge => ">=",
-        }
-    }
-
-    /// The operator that is true exactly where this one is false, for
-    /// non-NULL operands; lets `not` be pushed into a comparison.
-    pub(crate) fn inverse(self) -> Self {
-        match self {
-            CmpOp::Eq => CmpOp::Ne,
-            CmpOp::Ne => CmpOp::Eq,
-            CmpOp::Lt => CmpOp::Ge,
-            CmpOp::Le => CmpOp::Gt,
-            CmpOp::Gt => CmpOp::Le,
-            CmpOp::Ge => CmpOp::Lt,
-        }
-    }
-}
 
 /// A parsed search. `And` and `Or` hold every operand of a chain at once,
 /// so long chains do not become deep trees.

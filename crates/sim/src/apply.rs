@@ -13,8 +13,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+use super::object::timestamp;
 use super::status::ApiError;
-use super::store::timestamp;
 
 /// One step of a field path, in the notation of `managedFields` (`f:`, `k:`, `v:`).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

@@ -23,8 +23,9 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::ClusterState;
 use super::apply::{self, Scope};
+use super::delete::{Propagation, delete_object};
 use super::discovery::{CRD_RID, Registry};
-use super::handlers::{Propagation, delete_object};
+use super::object::owner_uids;
 use super::store::{Change, Entry, EventKind, ObjKey, meta, meta_str, timestamp};
 
 /// The field manager of every write the controllers make.
@@ -470,39 +471,9 @@ fn pod_status(obj: &Value, ready: bool) -> Value {
     })
 }
 
-/// Takes the owner with this uid out of every dependent's ownerReferences (Orphan).
-pub(crate) fn orphan_dependents(sim: &ClusterState, owner_uid: &str) {
-    for (key, _) in sim.store.select(|_, o| owner_uids(o).iter().any(|u| u == owner_uid)) {
-        let _ = sim.store.write(&key, false, |cur| {
-            let Some(cur) = cur else { return Ok(Change::Keep) };
-            let mut obj = cur.obj.clone();
-            if let Some(refs) = obj.pointer_mut("/metadata/ownerReferences").and_then(Value::as_array_mut) {
-                refs.retain(|r| r.get("uid").and_then(Value::as_str) != Some(owner_uid));
-                if refs.is_empty()
-                    && let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut)
-                {
-                    m.remove("ownerReferences");
-                }
-            }
-            let api_version = cur.obj.get("apiVersion").and_then(Value::as_str).unwrap_or("v1");
-            let scope = Scope::Main { status_separate: true };
-            let managers =
-                apply::track_update(Some(&cur.obj), &cur.managers, &obj, "garbage-collector", api_version, scope);
-            Ok(Change::Put(Entry { obj, managers }))
-        });
-    }
-}
-
-fn owner_uids(obj: &Value) -> Vec<String> {
-    obj.pointer("/metadata/ownerReferences")
-        .and_then(Value::as_array)
-        .map(|refs| refs.iter().filter_map(|r| r.get("uid").and_then(Value::as_str)).map(str::to_owned).collect())
-        .unwrap_or_default()
-}
-
 fn foreground_deleting(obj: &Value) -> bool {
     meta_str(obj, "deletionTimestamp").is_some()
-        && super::store::finalizers(obj).iter().any(|f| f == "foregroundDeletion")
+        && super::object::finalizers(obj).iter().any(|f| f == "foregroundDeletion")
 }
 
 fn collect_garbage(sim: &ClusterState) {

@@ -270,7 +270,7 @@ impl Registry {
         let group = text("/group").ok_or_else(|| CrdError("spec.group: Required value".into()))?;
         let plural = text("/names/plural").ok_or_else(|| CrdError("spec.names.plural: Required value".into()))?;
         let kind = text("/names/kind").ok_or_else(|| CrdError("spec.names.kind: Required value".into()))?;
-        let name = super::store::meta_str(crd, "name").unwrap_or_default();
+        let name = super::object::meta_str(crd, "name").unwrap_or_default();
         if name != format!("{plural}.{group}") {
             return Err(CrdError(format!(
                 "metadata.name: Invalid value: \"{name}\": must be spec.names.plural+\".\"+spec.group"

@@ -15,12 +15,14 @@ use axum::routing::get;
 use serde_json::{Map, Value, json};
 
 use super::ClusterState;
-use super::apply::{self, ApplyRequest, Scope};
+use super::apply::{self, ApplyRequest};
+pub(crate) use super::delete::{Propagation, delete_object};
 use super::discovery::{CRD_RID, Registry, ResourceDef};
 use super::selector::{FieldSelector, LabelSelector};
 use super::status::ApiError;
-use super::store::{Change, Entry, ObjKey, Outcome, finalizers, meta, meta_mut, meta_str, resource_version, timestamp};
+use super::store::{Change, Entry, ObjKey, Outcome, meta, meta_mut, meta_str, resource_version};
 use super::table;
+pub(crate) use super::target::{Target, present};
 
 /// The real server's default limit on request bodies.
 const MAX_BODY: usize = 3 * 1024 * 1024;
@@ -53,41 +55,6 @@ async fn version() -> Response {
         "platform": "linux/amd64",
     }))
     .into_response()
-}
-
-/// The resource a request addresses.
-#[derive(Debug, Clone)]
-pub(crate) struct Target {
-    pub def: ResourceDef,
-    pub version: String,
-    pub namespace: Option<String>,
-    pub name: Option<String>,
-    pub status: bool,
-    pub scale: bool,
-}
-
-impl Target {
-    fn key(&self, name: &str) -> ObjKey {
-        ObjKey { rid: self.def.rid(), namespace: self.namespace.clone().unwrap_or_default(), name: name.to_owned() }
-    }
-
-    fn scope(&self) -> Scope {
-        if self.status { Scope::Status } else { Scope::Main { status_separate: self.def.status } }
-    }
-
-    fn api_version(&self) -> String {
-        self.def.api_version(&self.version)
-    }
-}
-
-/// The object as served at `version`: objects are stored once per resource, so `apiVersion`
-/// and `kind` are set on the way out (no conversion between versions happens).
-pub(crate) fn present(def: &ResourceDef, version: &str, mut obj: Value) -> Value {
-    if let Some(map) = obj.as_object_mut() {
-        map.insert("apiVersion".into(), json!(def.api_version(version)));
-        map.insert("kind".into(), json!(def.kind));
-    }
-    obj
 }
 
 fn respond(code: StatusCode, body: Value) -> Response {
@@ -807,13 +774,6 @@ fn scale(
     Ok(respond(StatusCode::OK, scale_view(outcome.object())))
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Propagation {
-    Background,
-    Foreground,
-    Orphan,
-}
-
 /// DeleteOptions from the body and the query (the query wins, as in `kubectl delete`).
 fn delete_options(query: &HashMap<String, String>, req: &Request) -> Result<(Propagation, Value), ApiError> {
     let body: Value = if req.body.iter().all(u8::is_ascii_whitespace) {
@@ -902,69 +862,4 @@ fn delete_collection(
         StatusCode::OK,
         json!({"kind": format!("{}List", t.def.kind), "apiVersion": t.api_version(), "metadata": {"resourceVersion": rv.to_string()}, "items": deleted}),
     ))
-}
-
-fn check_preconditions(def: &ResourceDef, name: &str, obj: &Value, pre: &Value) -> Result<(), ApiError> {
-    for (field, label) in [("uid", "UID"), ("resourceVersion", "ResourceVersion")] {
-        if let Some(want) = pre.get(field).and_then(Value::as_str) {
-            let have = meta_str(obj, field).unwrap_or("");
-            if want != have {
-                let mut err = ApiError::stale(def, name);
-                err.message =
-                    format!("Precondition failed: {label} in precondition: {want}, {label} in object meta: {have}");
-                return Err(err);
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Deletes one object as the API does: at once when nothing holds it, else by setting
-/// `deletionTimestamp` and waiting for its finalizers (with Foreground propagation, for the
-/// `foregroundDeletion` finalizer the garbage collector removes once dependents are gone).
-/// Orphan propagation first removes this owner from its dependents' ownerReferences.
-pub(crate) fn delete_object(
-    sim: &ClusterState,
-    def: &ResourceDef,
-    key: &ObjKey,
-    propagation: Propagation,
-    preconditions: &Value,
-    dry: bool,
-) -> Result<Outcome, ApiError> {
-    if propagation == Propagation::Orphan && !dry {
-        let current = sim.store.get(key).ok_or_else(|| ApiError::not_found(def, &key.name))?;
-        check_preconditions(def, &key.name, &current, preconditions)?;
-        if let Some(uid) = meta_str(&current, "uid") {
-            super::controllers::orphan_dependents(sim, uid);
-        }
-    }
-    let is_namespace = def.rid() == "/namespaces";
-    sim.store.write(key, dry, |cur| {
-        let cur = cur.ok_or_else(|| ApiError::not_found(def, &key.name))?;
-        check_preconditions(def, &key.name, &cur.obj, preconditions)?;
-        if meta_str(&cur.obj, "deletionTimestamp").is_some() {
-            return Ok(Change::Keep);
-        }
-        let mut held = finalizers(&cur.obj);
-        if propagation == Propagation::Foreground && !held.iter().any(|f| f == "foregroundDeletion") {
-            held.push("foregroundDeletion".into());
-        }
-        if held.is_empty() && !is_namespace {
-            return Ok(Change::Remove);
-        }
-        let mut obj = cur.obj.clone();
-        let meta = meta_mut(&mut obj);
-        meta.insert("deletionTimestamp".into(), json!(timestamp()));
-        meta.insert("deletionGracePeriodSeconds".into(), json!(0));
-        if !held.is_empty() {
-            meta.insert("finalizers".into(), json!(held));
-        }
-        if is_namespace {
-            if obj.pointer("/spec/finalizers").and_then(Value::as_array).is_none_or(Vec::is_empty) {
-                obj["spec"]["finalizers"] = json!(["kubernetes"]);
-            }
-            obj["status"] = json!({"phase": "Terminating"});
-        }
-        Ok(Change::Put(Entry { obj, managers: cur.managers.clone() }))
-    })
 }

@@ -6,7 +6,7 @@
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! use maestro::sim::{SimCluster, SimOptions};
+//! use maestro_sim::{SimCluster, SimOptions};
 //! use std::time::Duration;
 //!
 //! let sim = SimCluster::start(SimOptions { ready_delay: Duration::from_millis(200), ..Default::default() }).await?;
@@ -78,12 +78,15 @@
 
 mod apply;
 mod controllers;
+mod delete;
 mod discovery;
 mod handlers;
+mod object;
 mod selector;
 mod status;
 mod store;
 mod table;
+mod target;
 mod watch;
 
 use std::net::SocketAddr;

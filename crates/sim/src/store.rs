@@ -9,10 +9,11 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
 use super::apply::{Manager, render_managed_fields};
+pub(crate) use super::object::{finalizers, meta, meta_mut, meta_str, resource_version, timestamp};
 use super::status::ApiError;
 
 /// Where an object lives: resource (`group/plural`, core group empty), namespace ("" for
@@ -103,41 +104,6 @@ pub(crate) struct Store {
     inner: Mutex<Inner>,
     history_cap: usize,
     tx: broadcast::Sender<Arc<Event>>,
-}
-
-/// Now, as Kubernetes writes times (RFC 3339, seconds, UTC).
-pub(crate) fn timestamp() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
-
-pub(crate) fn meta(obj: &Value) -> Option<&Map<String, Value>> {
-    obj.get("metadata").and_then(Value::as_object)
-}
-
-pub(crate) fn meta_str<'a>(obj: &'a Value, field: &str) -> Option<&'a str> {
-    meta(obj).and_then(|m| m.get(field)).and_then(Value::as_str)
-}
-
-pub(crate) fn meta_mut(obj: &mut Value) -> &mut Map<String, Value> {
-    if !obj.get("metadata").is_some_and(Value::is_object) {
-        obj["metadata"] = json!({});
-    }
-    match obj.get_mut("metadata") {
-        Some(Value::Object(m)) => m,
-        _ => unreachable!("metadata was just made an object"),
-    }
-}
-
-pub(crate) fn finalizers(obj: &Value) -> Vec<String> {
-    meta(obj)
-        .and_then(|m| m.get("finalizers"))
-        .and_then(Value::as_array)
-        .map(|f| f.iter().filter_map(Value::as_str).map(str::to_owned).collect())
-        .unwrap_or_default()
-}
-
-pub(crate) fn resource_version(obj: &Value) -> u64 {
-    meta_str(obj, "resourceVersion").and_then(|rv| rv.parse().ok()).unwrap_or(0)
 }
 
 /// The object without what the server rewrites on every write: equal means "nothing changed".

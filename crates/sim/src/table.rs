@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 
 use super::discovery::ResourceDef;
-use super::store::meta;
+use super::object::meta;
 
 pub(crate) fn wanted(accept: &str) -> bool {
     accept.contains("as=Table")

@@ -17,11 +17,11 @@ use tokio::sync::{broadcast, mpsc};
 
 use super::ClusterState;
 use super::discovery::ResourceDef;
-use super::handlers::{Target, present};
 use super::selector::{FieldSelector, LabelSelector};
 use super::status::ApiError;
 use super::store::{Event, EventKind, ObjKey, WatchStart};
 use super::table;
+use super::target::{Target, present};
 
 /// Without `timeoutSeconds` a watch lasts 30 minutes, like the real server's default.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1800);

@@ -586,7 +586,7 @@ pub struct PoliciesUpdate {
     #[serde(default)]
     pub consumer_labels: std::collections::BTreeMap<String, String>,
     #[serde(default)]
-    pub policies: Vec<maestro_plugins::policy::PolicySpec>,
+    pub policies: Vec<maestro_model::policy::PolicySpec>,
 }
 
 /// Whether an event is one of the plugin-policy events rather than a work event.
@@ -663,7 +663,7 @@ mod tests {
 
     #[test]
     fn policy_updates_round_trip_in_binary_mode_and_are_not_work_events() {
-        let spec: maestro_plugins::policy::PolicySpec =
+        let spec: maestro_model::policy::PolicySpec =
             serde_json::from_value(serde_json::json!({"name": "p", "selector": {"labels": {"env": "prod"}}})).unwrap();
         let update = PoliciesUpdate {
             consumer_labels: [("env".to_string(), "prod".to_string())].into_iter().collect(),

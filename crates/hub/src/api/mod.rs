@@ -89,7 +89,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/metrics", get(ops::metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn_with_state(state.clone(), crate::metrics::track_http))
+        .layer(middleware::from_fn_with_state(state.metrics.clone(), crate::metrics::track_http))
         .layer(middleware::from_fn_with_state(state.clone(), operation))
         .layer(DefaultBodyLimit::max(state.limits.max_body_bytes))
         .with_state(state)

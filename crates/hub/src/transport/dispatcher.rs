@@ -19,27 +19,13 @@ use serde_json::{Map, Value, json};
 use tokio::sync::watch;
 
 use super::codec::Codecs;
+pub use super::error::DispatchError;
 use super::metrics::TransportMetrics;
-use super::mqtt::{MqttError, MqttLink};
+use super::mqtt::MqttLink;
 use super::wire::{self, EventAction, ManifestBundle, SpecRequest};
 use maestro_model::StoredBundle;
-use maestro_plugins::{PluginFailure, Subject};
+use maestro_plugins::Subject;
 use maestro_store::{Store, StoreError};
-
-#[derive(Debug, thiserror::Error)]
-pub enum DispatchError {
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error(transparent)]
-    Mqtt(#[from] MqttError),
-    #[error("stored bundle {id} is unreadable: {source}")]
-    Corrupt { id: String, source: serde_json::Error },
-    /// A fail-closed codec could not encode the event: nothing was sent.
-    #[error("event for {id} not sent: codec {failure}")]
-    Encode { id: String, failure: PluginFailure },
-    #[error("{0} bundle(s) held back because their codecs failed; their rows stay queued")]
-    Held(usize),
-}
 
 #[derive(Debug, Clone)]
 pub struct DispatchOptions {

@@ -25,6 +25,7 @@
 //! `resourceversion` (spec) and `sequenceid` (status) and drop what is not newer.
 
 pub mod dispatcher;
+pub mod error;
 pub mod ingest;
 pub mod metrics;
 pub mod policies;

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::dispatcher::DispatchError;
+use super::error::DispatchError;
 use super::metrics::TransportMetrics;
 use super::mqtt::MqttLink;
 use super::wire::{self, PoliciesUpdate};

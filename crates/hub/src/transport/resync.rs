@@ -13,7 +13,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::codec::Codecs;
-use super::dispatcher::{DispatchError, publish_bundle};
+use super::dispatcher::publish_bundle;
+use super::error::DispatchError;
 use super::metrics::TransportMetrics;
 use super::mqtt::MqttLink;
 use super::wire::{self, EventAction, ManifestBundle, ResourceVersionList, SpecRequest, StatusHash, StatusHashList};
