@@ -108,3 +108,52 @@ async fn a_bundle_of_several_manifests_travels_whole() {
     agent.stop().await;
     hub.stop().await;
 }
+
+/// Engines wait on agents' statuses through the store's status feed instead of polling: a
+/// status the hub records, and the purge that completes a delete, each name their bundle.
+async fn the_status_feed_names_each_bundle_whose_status_is_recorded_or_purged(backend: Backend) {
+    use maestro_store::wakeup::StatusChange;
+    let source = unique_source();
+    let hub = TestHub::start_with_transport(backend, transport_on(MOSQUITTO, &source)).await;
+    consumer(&hub, "cluster1").await;
+    let mut feed = hub.hub.store.status_feed(std::time::Duration::from_secs(30)).await;
+    let agent = TestAgent::start(MOSQUITTO, &source, "cluster1").await;
+    let next_naming = async |feed: &mut maestro_store::wakeup::StatusFeed, id: &str| {
+        let wait = async {
+            loop {
+                if feed.next().await == StatusChange::Recorded(id.to_string()) {
+                    return;
+                }
+            }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(30), wait).await.expect("the feed names the bundle");
+    };
+    let id = create_resource(&hub, "cluster1", "web").await;
+    next_naming(&mut feed, &id).await;
+    let path = format!("/api/maestro/v1/resources/{id}");
+    let shown = hub.get(&path).await;
+    assert_eq!(observed_version(&shown), json!(1), "the status is stored when the feed tells: {}", shown.body);
+
+    assert_eq!(hub.delete(&path).await.status, 204);
+    // Earlier statuses may still be queued in the feed: the purge is the news that finds the
+    // bundle gone (without it, the loop would wait in vain).
+    loop {
+        next_naming(&mut feed, &id).await;
+        if hub.get(&path).await.status == 404 {
+            break;
+        }
+    }
+    drop(feed); // its LISTEN connection is the pool's: closing the store waits for it
+    agent.stop().await;
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_status_feed_follows_recorded_statuses_on_sqlite() {
+    the_status_feed_names_each_bundle_whose_status_is_recorded_or_purged(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_status_feed_follows_recorded_statuses_on_postgres() {
+    the_status_feed_names_each_bundle_whose_status_is_recorded_or_purged(Backend::Postgres).await;
+}

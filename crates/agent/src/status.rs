@@ -9,7 +9,6 @@
 //! would change the hash on every recomputation.
 
 use serde_json::{Map, Value, json};
-use sha2::{Digest, Sha256};
 
 use super::jsonpath::JsonPath;
 use super::spec::{FeedbackRule, ManifestPlan, UpdateStrategy};
@@ -533,9 +532,10 @@ fn resource_condition_is(resource: &Value, kind: &str, wanted: &str) -> bool {
     })
 }
 
-/// Hex SHA-256 of the status JSON: the `statushash` extension.
+/// The `statushash` extension of a status built here: the model's one hash, so the hub, which
+/// hashes the typed status, computes the same.
 pub fn status_hash(status: &Value) -> String {
-    hex::encode(Sha256::digest(serde_json::to_vec(status).unwrap_or_default()))
+    maestro_model::status::status_hash_of_json(status)
 }
 
 /// Now, as Kubernetes writes condition times (seconds, UTC).

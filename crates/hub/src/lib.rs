@@ -24,6 +24,7 @@ use crate::metrics::Metrics;
 use crate::service::Services;
 use crate::transport::{Transport, TransportConfig};
 use maestro_plugins::{PluginConfig, PluginError, PluginRuntime};
+use maestro_store::wakeup::{POLICY_CHANNEL, Wakeup};
 use maestro_store::{DbOptions, Store, StoreError, redact_url};
 
 #[derive(Debug, Clone)]
@@ -195,9 +196,10 @@ pub async fn start_with_transport(
 const POLICY_POLL: Duration = Duration::from_secs(30);
 
 /// Keeps the runtime's stored policies in step with the database while other hubs change them:
-/// on each `NOTIFY maestro_plugin_policies` (PostgreSQL), and every [`POLICY_POLL`].
+/// on each `NOTIFY maestro_plugin_policies` (PostgreSQL), and every [`POLICY_POLL`]. This hub's
+/// own changes are put in force by the policy service at once.
 async fn follow_stored_policies(store: Arc<Store>, runtime: Arc<PluginRuntime>) {
-    let mut listener = listen_for_policies(&store).await;
+    let mut wakeup = Wakeup::new(&store, &[POLICY_CHANNEL], None, POLICY_POLL).await;
     loop {
         // Also right after (re)subscribing: a change made before the LISTEN took effect is seen.
         match store.list_plugin_policies().await {
@@ -206,34 +208,6 @@ async fn follow_stored_policies(store: Arc<Store>, runtime: Arc<PluginRuntime>) 
                 tracing::warn!(error = %err, "cannot reload the stored plugin policies; keeping the ones in force")
             }
         }
-        let notified = async {
-            match listener.as_mut() {
-                Some(pg) => {
-                    if pg.recv().await.is_err() {
-                        // Reconnects by itself on the next recv; notifications meanwhile are
-                        // lost, which the reload below makes up for.
-                        tokio::time::sleep(Duration::from_millis(500)).await;
-                    }
-                }
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            () = notified => {}
-            () = tokio::time::sleep(POLICY_POLL) => {}
-        }
-        if listener.is_none() && store.dialect() == maestro_search::Dialect::Postgres {
-            listener = listen_for_policies(&store).await;
-        }
-    }
-}
-
-async fn listen_for_policies(store: &Store) -> Option<sqlx::postgres::PgListener> {
-    match store.plugin_policy_listener().await {
-        Ok(listener) => listener,
-        Err(err) => {
-            tracing::warn!(error = %err, "cannot LISTEN for plugin policy changes; polling instead");
-            None
-        }
+        wakeup.wait(&store).await;
     }
 }

@@ -11,6 +11,7 @@
 
 pub mod policy;
 pub mod resource;
+pub mod status;
 pub mod validate;
 
 use chrono::{DateTime, SubsecRound, Utc};

@@ -151,20 +151,4 @@ impl Store {
         let count: i64 = on_pool!(self, pool => sqlx::query_scalar(sql).bind(name).fetch_one(pool).await)?;
         Ok(count > 0)
     }
-
-    /// Waits on PostgreSQL for `NOTIFY maestro_outbox` (sent by the outbox trigger). `None`
-    /// on SQLite, where the in-process notification is the only writer's.
-    pub async fn outbox_listener(&self) -> Result<Option<sqlx::postgres::PgListener>, StoreError> {
-        match &self.db {
-            Db::Postgres(pool) => {
-                let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
-                listener.listen(OUTBOX_CHANNEL).await?;
-                Ok(Some(listener))
-            }
-            Db::Sqlite(_) => Ok(None),
-        }
-    }
 }
-
-/// The PostgreSQL channel the outbox trigger notifies.
-pub const OUTBOX_CHANNEL: &str = "maestro_outbox";

@@ -15,6 +15,7 @@ mod plugin_policies;
 pub mod policy_outbox;
 pub mod schema;
 pub mod status;
+pub mod wakeup;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -118,6 +119,8 @@ pub struct Store {
     creates: Option<coalesce::Coalescer>,
     /// Poked after every write (see [`WriteTurn`]), so this hub's dispatcher starts at once.
     outbox_written: std::sync::Arc<tokio::sync::Notify>,
+    /// SQLite only: recorded statuses, for this process's [`wakeup::StatusFeed`]s.
+    status_recorded: tokio::sync::broadcast::Sender<String>,
 }
 
 /// One write's turn (SQLite's writer queue) that, once the write is over, wakes the outbox
@@ -162,6 +165,7 @@ impl Store {
             sqlite_writer: tokio::sync::Mutex::new(()),
             creates,
             outbox_written: std::sync::Arc::new(tokio::sync::Notify::new()),
+            status_recorded: tokio::sync::broadcast::channel(1024).0,
         })
     }
 

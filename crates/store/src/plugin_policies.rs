@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 
 use super::policy_outbox::{in_transaction, queue_policy_pushes};
-use super::{Db, Store, StoreError, audited, on_pool, violated_constraint};
+use super::{Store, StoreError, audited, on_pool, violated_constraint};
 use maestro_model::policy::PolicySpec;
 
 /// A policy as stored, with its timestamps.
@@ -39,23 +39,7 @@ const COLUMNS: &str = "CAST(spec AS TEXT) AS spec, created_at, updated_at";
 const SELECT_SPEC: &str = "SELECT CAST(spec AS TEXT) FROM plugin_policies WHERE name = $1";
 const DELETE_RETURNING: &str = "DELETE FROM plugin_policies WHERE name = $1 RETURNING CAST(spec AS TEXT)";
 
-/// The PostgreSQL channel the `plugin_policies` trigger notifies on every change.
-pub const POLICY_CHANNEL: &str = "maestro_plugin_policies";
-
 impl Store {
-    /// Waits on PostgreSQL for `NOTIFY maestro_plugin_policies`. `None` on SQLite, which serves
-    /// one hub.
-    pub async fn plugin_policy_listener(&self) -> Result<Option<sqlx::postgres::PgListener>, StoreError> {
-        match &self.db {
-            Db::Postgres(pool) => {
-                let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
-                listener.listen(POLICY_CHANNEL).await?;
-                Ok(Some(listener))
-            }
-            Db::Sqlite(_) => Ok(None),
-        }
-    }
-
     pub async fn list_plugin_policies(&self) -> Result<Vec<StoredPolicy>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM plugin_policies ORDER BY name");
         let rows = on_pool!(self, pool => sqlx::query_as::<_, PolicyRow>(audited(&sql)).fetch_all(pool).await)?;

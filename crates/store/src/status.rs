@@ -73,6 +73,7 @@ impl Store {
             }
             if report.deleted && current.deleting {
                 return Ok(if self.purge_bundle(report.resource_id).await? {
+                    self.announce_status(report.resource_id);
                     StatusOutcome::Purged
                 } else {
                     StatusOutcome::Dropped("already purged")
@@ -88,6 +89,7 @@ impl Store {
             .to_string();
             if self.swap_status(report.resource_id, report.resource_version, current.status.as_deref(), &status).await?
             {
+                self.announce_status(report.resource_id);
                 return Ok(StatusOutcome::Recorded);
             }
         }

@@ -20,7 +20,6 @@ use cloudevents::message::{BinaryDeserializer, BinarySerializer, MessageAttribut
 use cloudevents::{AttributesReader, Data, Event, EventBuilder, EventBuilderV10};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 /// The CloudEvents data type of every event here.
 pub const DATA_TYPE: &str = "io.open-cluster-management.works.v1alpha1.manifestbundles";
@@ -165,40 +164,9 @@ pub fn consumer_of_topic<'t>(topic: &'t str, source: &str) -> Result<&'t str, Wi
     Ok(consumer)
 }
 
-/// What a spec event carries: the bundle as the agent should apply it.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ManifestBundle {
-    #[serde(default)]
-    pub manifests: Vec<Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub delete_option: Option<Value>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub manifest_configs: Vec<Value>,
-}
-
-/// What a status event carries: the work's conditions and each manifest's status (with its
-/// status feedback values), and, when re-broadcast by a Maestro server, the bundle itself.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ManifestBundleStatus {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub manifest_bundle: Option<ManifestBundle>,
-    #[serde(default)]
-    pub conditions: Vec<Value>,
-    #[serde(default)]
-    pub resource_status: Vec<Value>,
-}
-
-impl ManifestBundleStatus {
-    /// Whether the agent reports the work gone (condition `Deleted` is `True`).
-    pub fn is_deleted(&self) -> bool {
-        self.conditions.iter().any(|c| {
-            c.get("type").and_then(Value::as_str) == Some("Deleted")
-                && c.get("status").and_then(Value::as_str) == Some("True")
-        })
-    }
-}
+/// The payloads of spec and status events and the status hash are model: the hub stores
+/// them and the agent builds them.
+pub use maestro_model::status::{ManifestBundle, ManifestBundleStatus, status_hash};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResourceVersion {
@@ -229,12 +197,6 @@ pub struct StatusHash {
 pub struct StatusHashList {
     #[serde(rename = "statusHashes", default)]
     pub status_hashes: Vec<StatusHash>,
-}
-
-/// Hex SHA-256 of a status's JSON, the `statushash` extension.
-pub fn status_hash(status: &ManifestBundleStatus) -> String {
-    let bytes = serde_json::to_vec(status).unwrap_or_default();
-    hex::encode(Sha256::digest(bytes))
 }
 
 /// A CloudEvent as MQTT 5 carries it in binary mode.

@@ -25,6 +25,7 @@ use super::mqtt::MqttLink;
 use super::wire::{self, EventAction, ManifestBundle, SpecRequest};
 use maestro_model::StoredBundle;
 use maestro_plugins::Subject;
+use maestro_store::wakeup::{OUTBOX_CHANNEL, Wakeup};
 use maestro_store::{Store, StoreError};
 
 #[derive(Debug, Clone)]
@@ -120,8 +121,8 @@ pub struct Dispatcher {
 impl Dispatcher {
     /// Runs until `stop` turns true; a claim in progress is finished or given back first.
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
-        let written = self.store.outbox_written();
-        let mut listener = self.listen().await;
+        let local = Some(self.store.outbox_written());
+        let mut wakeup = Wakeup::new(&self.store, &[OUTBOX_CHANNEL], local, self.options.poll_interval).await;
         let mut connection = self.link.state();
         let mut failures = 0u32;
         loop {
@@ -136,40 +137,13 @@ impl Dispatcher {
                 }
             }
             self.update_gauges().await;
-            let pause = if failures > 0 {
-                Duration::from_millis(200 * u64::from(failures.min(25)))
-            } else {
-                self.options.poll_interval
-            };
-            let notified = async {
-                match listener.as_mut() {
-                    Some(pg) => match pg.recv().await {
-                        Ok(_) => {}
-                        // The listener reconnects by itself on the next recv; don't spin meanwhile.
-                        Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
-                    },
-                    None => std::future::pending().await,
-                }
-            };
+            // After a failure, back off instead of answering every wake-up at once.
+            let backoff = Duration::from_millis(200 * u64::from(failures.min(25)));
             tokio::select! {
-                () = written.notified(), if failures == 0 => {}
-                () = notified, if failures == 0 => {}
-                () = tokio::time::sleep(pause) => {}
+                _ = wakeup.wait(&self.store), if failures == 0 => {}
+                () = tokio::time::sleep(backoff), if failures > 0 => {}
                 _ = stop.changed() => {}
                 _ = connection.changed() => {}
-            }
-            if listener.is_none() && self.store.dialect() == maestro_search::Dialect::Postgres {
-                listener = self.listen().await;
-            }
-        }
-    }
-
-    async fn listen(&self) -> Option<sqlx::postgres::PgListener> {
-        match self.store.outbox_listener().await {
-            Ok(listener) => listener,
-            Err(err) => {
-                tracing::warn!(error = %err, "cannot LISTEN for outbox notifications; polling instead");
-                None
             }
         }
     }

@@ -1,5 +1,6 @@
 -- Plugin-policy pushes are queued like bundle changes: see the PostgreSQL migration of the same
--- name. SQLite serves one hub, woken in process, so there is no trigger.
+-- name. SQLite serves one hub, woken in process, so there are no triggers (neither for the
+-- policy outbox nor for recorded statuses).
 CREATE TABLE policy_outbox (
     seq           INTEGER PRIMARY KEY AUTOINCREMENT,
     consumer_name TEXT NOT NULL,

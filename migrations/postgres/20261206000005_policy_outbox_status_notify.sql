@@ -14,3 +14,20 @@ CREATE TABLE policy_outbox (
 -- The same wake-up as the bundle outbox: every hub's dispatcher drains both queues.
 CREATE TRIGGER policy_outbox_notify AFTER INSERT ON policy_outbox
     FOR EACH STATEMENT EXECUTE FUNCTION maestro_outbox_notify();
+
+-- A recorded status, and the purge that completes a delete, wake whatever follows statuses on
+-- every hub (`StatusFeed`: the operator and rollout engines), with the bundle id as payload.
+-- Per row, since followers want the id; a status write or a purge touches one row.
+CREATE FUNCTION maestro_status_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        PERFORM pg_notify('maestro_status', OLD.id);
+    ELSE
+        PERFORM pg_notify('maestro_status', NEW.id);
+    END IF;
+    RETURN NULL;
+END;
+$$;
+
+CREATE TRIGGER status_notify AFTER UPDATE OF status OR DELETE ON resource_bundles
+    FOR EACH ROW EXECUTE FUNCTION maestro_status_notify();
