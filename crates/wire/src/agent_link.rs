@@ -3,9 +3,9 @@
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
-//! use maestro::transport::agent_link::AgentLink;
-//! use maestro::transport::mqtt::MqttConfig;
-//! use maestro::transport::wire::WorkEvent;
+//! use maestro_wire::agent_link::AgentLink;
+//! use maestro_wire::mqtt::MqttConfig;
+//! use maestro_wire::wire::WorkEvent;
 //!
 //! let mut link = AgentLink::connect(MqttConfig::new("mqtt://127.0.0.1:1883", "cluster1-agent"), "maestro", "cluster1")?;
 //! link.connected(std::time::Duration::from_secs(10)).await?;

@@ -10,6 +10,13 @@
 //!   when its hash differs from the last one queued.
 //! - Drift (an applied object edited or deleted by someone else) is corrected at once, or only
 //!   reported when the manifest's config says `driftPolicy: ReportOnly`.
+//!
+//! Modules: [`plugins`] (status feedback and reconcile hooks, as the consumer's policies say),
+//! [`retry`] (the one scheduler of retries, keyed by bundle), `refs` (object references).
+
+mod plugins;
+mod refs;
+mod retry;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -37,10 +44,8 @@ use maestro_plugins::bindings::feedback::exports::maestro::plugin::feedback::{
 };
 use maestro_plugins::calls::{Applied, BeforeApplyOutcome, BeforeDeleteOutcome, HookBundle};
 use maestro_plugins::{PluginFailure, PluginRuntime, Subject, World};
-
-/// First wait before a retry; it doubles up to [`MAX_BACKOFF`].
-const FIRST_BACKOFF: Duration = Duration::from_millis(250);
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
+use refs::*;
+use retry::{Retries, backoff};
 
 /// A spec event, as the link hands it over.
 #[derive(Debug, Clone)]
@@ -178,7 +183,6 @@ struct BundleState {
     status: Option<Value>,
     hash: Option<String>,
     attempt: u32,
-    retry_pending: bool,
     written_unix_ms: i64,
     hold: Option<Hold>,
     /// The before-delete hooks let this delete go ahead (they are not asked again).
@@ -200,7 +204,6 @@ impl BundleState {
             status: None,
             hash: None,
             attempt: 0,
-            retry_pending: false,
             // Unknown after a restart: counting from now only ever makes a bake period longer.
             written_unix_ms: input.written_unix_ms.unwrap_or_else(|| chrono::Utc::now().timestamp_millis()),
             hold: None,
@@ -226,7 +229,8 @@ pub struct Reconciler {
     watches: Watches,
     local: LocalStore,
     outbox: Arc<Notify>,
-    retry_tx: mpsc::UnboundedSender<String>,
+    /// When each bundle is due again (failed writes, held versions, unfinished deletes).
+    retries: Retries,
     bundles: HashMap<String, BundleState>,
     index: HashMap<ObjId, (String, usize)>,
     value_cap: usize,
@@ -241,7 +245,6 @@ pub struct Reconciler {
 /// The reconciler's inputs besides spec events.
 pub struct Feeds {
     observed: mpsc::UnboundedReceiver<Observed>,
-    retries: mpsc::UnboundedReceiver<String>,
 }
 
 impl Reconciler {
@@ -253,14 +256,13 @@ impl Reconciler {
         counters: Arc<Counters>,
     ) -> (Reconciler, Feeds) {
         let (observed_tx, observed) = mpsc::unbounded_channel();
-        let (retry_tx, retries) = mpsc::unbounded_channel();
         let reconciler = Reconciler {
             discovery: Discovery::new(client.clone()),
             watches: Watches::new(client.clone(), observed_tx),
             client,
             local,
             outbox,
-            retry_tx,
+            retries: Retries::default(),
             bundles: HashMap::new(),
             index: HashMap::new(),
             value_cap,
@@ -269,7 +271,7 @@ impl Reconciler {
             consumer: String::new(),
             labels: ConsumerLabels::default(),
         };
-        (reconciler, Feeds { observed, retries })
+        (reconciler, Feeds { observed })
     }
 
     /// Runs the consumer's status-feedback plugins and reconcile hooks with `runtime`.
@@ -296,7 +298,7 @@ impl Reconciler {
                     None => break,
                 },
                 Some(observed) = feeds.observed.recv() => self.on_observed(observed).await,
-                Some(id) = feeds.retries.recv() => {
+                id = self.retries.next() => {
                     let span = tracing::info_span!("retry", resource_id = %id);
                     self.on_retry(id).instrument(span).await;
                 }
@@ -716,8 +718,7 @@ impl Reconciler {
     // -----------------------------------------------------------------------------------------
 
     async fn on_retry(&mut self, id: String) {
-        let Some(state) = self.bundles.get_mut(&id) else { return };
-        state.retry_pending = false;
+        let Some(state) = self.bundles.get(&id) else { return };
         if state.deleting {
             self.delete_bundle(&id).await;
             return;
@@ -754,23 +755,18 @@ impl Reconciler {
         self.schedule_retry_in(id, None);
     }
 
-    /// A retry after `delay`, or after the next backoff step when `None`.
+    /// A retry after `delay`, or after the next backoff step when `None`; none if one is due
+    /// already (the earlier stays).
     fn schedule_retry_in(&mut self, id: &str, delay: Option<Duration>) {
         let Some(state) = self.bundles.get_mut(id) else { return };
-        if state.retry_pending {
+        if self.retries.is_scheduled(id) {
             return;
         }
-        state.retry_pending = true;
         let delay = delay.unwrap_or_else(|| {
             state.attempt = state.attempt.saturating_add(1);
             backoff(state.attempt)
         });
-        let tx = self.retry_tx.clone();
-        let id = id.to_owned();
-        tokio::spawn(async move {
-            tokio::time::sleep(delay).await;
-            let _ = tx.send(id);
-        });
+        self.retries.schedule(id, delay);
     }
 
     fn resource_statuses(&self, state: &BundleState, now: &str) -> Vec<Value> {
@@ -882,326 +878,9 @@ impl Reconciler {
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// Plugins: status feedback and reconcile hooks, as the consumer's policies say
-// ---------------------------------------------------------------------------------------------
-
-impl Reconciler {
-    fn subject_for(&self, id: &str, version: i64) -> Subject {
-        Subject {
-            consumer: self.consumer.clone(),
-            labels: self.labels.get(),
-            resource_id: id.to_owned(),
-            resource_version: version,
-        }
-    }
-
-    /// The runtime, when some policy in force has steps at `world` (otherwise no call is made).
-    fn runtime_for(&self, world: World) -> Option<Arc<PluginRuntime>> {
-        self.plugins.as_ref().filter(|runtime| runtime.has_point(world)).cloned()
-    }
-
-    /// New policies or labels: statuses are recomputed with the feedback plugins now in force,
-    /// and versions a hook held back are put to the hooks again.
-    async fn on_policies(&mut self) {
-        let ids: Vec<String> = self.bundles.keys().cloned().collect();
-        tracing::info!(bundles = ids.len(), "plugin policies changed; re-evaluating");
-        for id in ids {
-            let Some(state) = self.bundles.get(&id) else { continue };
-            match &state.hold {
-                Some(hold) if hold.on_apply() && !state.deleting => {
-                    if let Some(state) = self.bundles.remove(&id) {
-                        self.apply_bundle(&id, state).await;
-                    }
-                }
-                Some(_) if state.deleting => self.delete_bundle(&id).await,
-                _ if state.deleting => {}
-                _ => self.refresh_status(&id).await,
-            }
-        }
-    }
-
-    fn hook_bundle(state: &BundleState) -> HookBundle {
-        let manifests = state.bundle.get("manifests").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
-        HookBundle {
-            manifests: manifests.iter().map(Value::to_string).collect(),
-            updated_unix_ms: state.written_unix_ms,
-        }
-    }
-
-    /// Runs the before-apply hooks; `Some` when they hold this version back, with when to ask
-    /// again. Manifests a hook changed replace the ones to apply (the local store keeps the
-    /// hub's, so a restart asks the hooks again).
-    async fn before_apply(&self, id: &str, state: &mut BundleState) -> Option<(Hold, AskAgain)> {
-        let runtime = self.runtime_for(World::ReconcileHook)?;
-        let sent = Self::hook_bundle(state);
-        let original = sent.manifests.clone();
-        let manifests = match runtime.before_apply(self.subject_for(id, state.version), sent).await {
-            BeforeApplyOutcome::Proceed(manifests) => manifests,
-            BeforeApplyOutcome::Skip(why) => return Some((Hold::Skipped(why), AskAgain::OnChange)),
-            BeforeApplyOutcome::Requeue(ms) => return Some((Hold::Waiting, AskAgain::After(requeue_delay(ms)))),
-            BeforeApplyOutcome::Fail(why) => return Some((Hold::Failed(why), AskAgain::WithBackoff)),
-        };
-        if manifests != original {
-            let parsed: Result<Vec<Value>, _> = manifests.iter().map(|m| serde_json::from_str(m)).collect();
-            let Ok(parsed) = parsed else {
-                return Some((
-                    Hold::Failed("a before-apply hook returned a manifest that is not JSON".into()),
-                    AskAgain::WithBackoff,
-                ));
-            };
-            let mut bundle = state.bundle.clone();
-            bundle["manifests"] = Value::Array(parsed);
-            state.spec = BundleSpec::from_bundle(&bundle);
-            state.objects = state.spec.manifests.iter().map(|_| ObjectState::new()).collect();
-            tracing::info!("a before-apply hook changed the manifests");
-        }
-        None
-    }
-
-    /// Records a version the hooks hold back: nothing is written, every manifest and the
-    /// bundle's `Held` condition say why. A skip waits for a new version or new policies.
-    async fn hold_apply(&mut self, id: &str, mut state: BundleState, (hold, again): (Hold, AskAgain)) {
-        let (reason, message) = hold.describe();
-        tracing::info!(reason, message = %message, "a reconcile hook holds this version back");
-        let result = match hold {
-            Hold::Waiting => ApplyResult::Retrying { reason: reason.into(), message: message.clone() },
-            _ => ApplyResult::Refused { reason: reason.into(), message: message.clone() },
-        };
-        for object in &mut state.objects {
-            object.result = result.clone();
-            object.retry = false;
-        }
-        if hold == Hold::Waiting {
-            state.attempt = 0;
-        }
-        state.hold = Some(hold);
-        self.save(id, &state).await;
-        self.bundles.insert(id.to_owned(), state);
-        self.refresh_status(id).await;
-        match again {
-            AskAgain::After(delay) => self.schedule_retry_in(id, Some(delay)),
-            AskAgain::WithBackoff => self.schedule_retry_in(id, None),
-            AskAgain::OnChange => {}
-        }
-    }
-
-    /// Tells the after-apply hooks what each manifest's write did; what they report is logged.
-    async fn after_apply(&self, id: &str, state: &BundleState) {
-        let Some(runtime) = self.runtime_for(World::ReconcileHook) else { return };
-        let results = state
-            .objects
-            .iter()
-            .enumerate()
-            .map(|(index, object)| {
-                let (ok, message) = match &object.result {
-                    ApplyResult::Applied { message } => (true, message.clone()),
-                    ApplyResult::Pending => (false, "not applied".to_owned()),
-                    ApplyResult::Refused { reason, message } | ApplyResult::Retrying { reason, message } => {
-                        (false, format!("{reason}: {message}"))
-                    }
-                };
-                Applied { index: u32::try_from(index).unwrap_or(u32::MAX), ok, message }
-            })
-            .collect();
-        let bundle = Self::hook_bundle(state);
-        if let Err(errors) = runtime.after_apply(self.subject_for(id, state.version), bundle, results).await {
-            tracing::warn!(errors = %errors, "after-apply hooks reported errors");
-        }
-    }
-
-    /// Asks the before-delete hooks once per delete; false while they hold it back (the bundle's
-    /// status then says why, and a retry is scheduled).
-    async fn before_delete(&mut self, id: &str) -> bool {
-        let Some(runtime) = self.runtime_for(World::ReconcileHook) else { return true };
-        let Some(state) = self.bundles.get(id) else { return true };
-        if state.delete_cleared || state.applied.is_empty() && state.spec.manifests.is_empty() {
-            return true;
-        }
-        let outcome = runtime.before_delete(self.subject_for(id, state.version), Self::hook_bundle(state)).await;
-        let Some(state) = self.bundles.get_mut(id) else { return true };
-        let (hold, retry) = match outcome {
-            BeforeDeleteOutcome::Proceed => {
-                state.delete_cleared = true;
-                state.hold = None;
-                return true;
-            }
-            BeforeDeleteOutcome::Requeue(ms) => (Hold::DeleteWaiting, Some(requeue_delay(ms))),
-            BeforeDeleteOutcome::Fail(why) => (Hold::DeleteFailed(why), None),
-        };
-        let (reason, message) = hold.describe();
-        tracing::info!(reason, message = %message, "a reconcile hook holds the delete back");
-        state.hold = Some(hold);
-        self.refresh_status(id).await;
-        self.schedule_retry_in(id, retry);
-        false
-    }
-
-    /// Runs the consumer's status-feedback plugins on every object of the bundle seen in the
-    /// cluster, keeping each answer with its object for the status.
-    async fn run_feedback_plugins(&mut self, id: &str) {
-        let Some(state) = self.bundles.get(id) else { return };
-        let subject = self.subject_for(id, state.version);
-        let runtime = self
-            .runtime_for(World::StatusFeedback)
-            .filter(|runtime| !state.deleting && !runtime.steps_for(World::StatusFeedback, &subject).is_empty());
-        let mut answers = vec![None; state.objects.len()];
-        if let Some(runtime) = runtime {
-            let present: Vec<(usize, Value, Value)> = state
-                .objects
-                .iter()
-                .zip(&state.spec.manifests)
-                .enumerate()
-                .filter_map(|(i, (object, plan))| match &object.live {
-                    Live::Present(live) => Some((i, live.clone(), plan.manifest.clone())),
-                    _ => None,
-                })
-                .collect();
-            for (i, live, desired) in present {
-                let answer = runtime.status_feedback(subject.clone(), live, desired).await;
-                answers[i] = Some(plugin_feedback(answer, self.value_cap));
-            }
-        }
-        if let Some(state) = self.bundles.get_mut(id) {
-            for (object, answer) in state.objects.iter_mut().zip(answers) {
-                object.plugin = answer;
-            }
-        }
-    }
-}
-
-/// The runtime's merged report as the status shows it.
-fn plugin_feedback(answer: Result<Report, PluginFailure>, cap: usize) -> PluginFeedback {
-    let report = match answer {
-        Ok(report) => report,
-        Err(failure) => return PluginFeedback::Failed(failure.to_string()),
-    };
-    let values = report
-        .values
-        .into_iter()
-        .map(|v| {
-            let value = match v.value {
-                FeedbackValue::Integer(i) => PluginValue::Integer(i),
-                FeedbackValue::Boolean(b) => PluginValue::Boolean(b),
-                FeedbackValue::Text(t) => PluginValue::Text(t),
-                FeedbackValue::JsonRaw(raw) => PluginValue::JsonRaw(raw),
-            };
-            (v.name, status::plugin_value(value, cap))
-        })
-        .collect();
-    let health = report.health.map(|h| {
-        let state = match h.state {
-            HealthState::Healthy => PluginHealth::Healthy,
-            HealthState::Progressing => PluginHealth::Progressing,
-            HealthState::Degraded => PluginHealth::Degraded,
-            HealthState::Failed => PluginHealth::Failed,
-            HealthState::Unknown => PluginHealth::Unknown,
-        };
-        (state, h.message)
-    });
-    PluginFeedback::Report { values, health }
-}
-
-fn backoff(attempt: u32) -> Duration {
-    let factor = 2u32.saturating_pow(attempt.saturating_sub(1).min(10));
-    FIRST_BACKOFF.saturating_mul(factor).min(MAX_BACKOFF)
-}
-
-fn applied_ref(target: &Target) -> AppliedRef {
-    AppliedRef {
-        api_version: target.resource.api_version.clone(),
-        kind: target.resource.kind.clone(),
-        plural: target.resource.plural.clone(),
-        namespace: target.namespace.clone(),
-        name: target.name.clone(),
-    }
-}
-
-fn target_of(applied: &AppliedRef) -> Target {
-    let (group, version) = match applied.api_version.split_once('/') {
-        Some((group, version)) => (group.to_owned(), version.to_owned()),
-        None => (String::new(), applied.api_version.clone()),
-    };
-    Target {
-        resource: ApiResource {
-            group,
-            version,
-            api_version: applied.api_version.clone(),
-            kind: applied.kind.clone(),
-            plural: applied.plural.clone(),
-        },
-        namespace: applied.namespace.clone(),
-        name: applied.name.clone(),
-    }
-}
-
-fn key_of(applied: &AppliedRef) -> ObjectKey {
-    let target = target_of(applied);
-    ObjectKey {
-        group: target.resource.group,
-        version: target.resource.version,
-        kind: applied.kind.clone(),
-        namespace: applied.namespace.clone(),
-        name: applied.name.clone(),
-    }
-}
-
-/// Whether a recorded object is the one a manifest describes (a manifest without namespace of
-/// a namespaced kind lands in `default`).
-fn same_object(applied: &AppliedRef, key: &ObjectKey) -> bool {
-    let group = applied.api_version.split_once('/').map(|(g, _)| g).unwrap_or("");
-    let namespace_matches = match (&applied.namespace, &key.namespace) {
-        (Some(a), Some(k)) => a == k,
-        (Some(a), None) => a == "default",
-        (None, _) => true,
-    };
-    group == key.group && applied.kind == key.kind && applied.name == key.name && namespace_matches
-}
-
-fn describe_ref(applied: &AppliedRef) -> String {
-    match &applied.namespace {
-        Some(namespace) => format!("{} {namespace}/{}", applied.kind, applied.name),
-        None => format!("{} {}", applied.kind, applied.name),
-    }
-}
-
-fn obj_id(scope: &Scope, object: &Value) -> Option<ObjId> {
-    let metadata = object.get("metadata")?;
-    let name = metadata.get("name")?.as_str()?.to_owned();
-    let namespace = metadata.get("namespace").and_then(Value::as_str).map(str::to_owned);
-    Some(ObjId::in_scope(scope, namespace, name))
-}
-
-fn resource_version_of(object: &Value) -> Option<String> {
-    object.pointer("/metadata/resourceVersion").and_then(Value::as_str).map(str::to_owned)
-}
-
-fn resource_version(live: &Live) -> Option<String> {
-    match live {
-        Live::Present(object) => resource_version_of(object),
-        _ => None,
-    }
-}
-
-/// An event older than our own last write (resourceVersions are etcd revisions in practice;
-/// when they are not numbers nothing is considered stale).
-fn is_stale(object: &Value, applied_rv: Option<&str>) -> bool {
-    let event = resource_version_of(object).and_then(|rv| rv.parse::<u64>().ok());
-    let ours = applied_rv.and_then(|rv| rv.parse::<u64>().ok());
-    matches!((event, ours), (Some(event), Some(ours)) if event < ours)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_doubles_from_a_quarter_second_up_to_thirty_seconds() {
-        assert_eq!(backoff(1), Duration::from_millis(250));
-        assert_eq!(backoff(2), Duration::from_millis(500));
-        assert_eq!(backoff(5), Duration::from_secs(4));
-        assert_eq!(backoff(50), MAX_BACKOFF);
-    }
 
     #[test]
     fn events_older_than_our_write_are_stale() {
