@@ -12,8 +12,8 @@ use kube::discovery::{ApiResource, Scope};
 use kube::{Client, ResourceExt};
 use serde_json::Value;
 
-use super::spec::{FIELD_MANAGER, ManifestPlan, UpdateStrategy};
 use super::status::{ApplyResult, Live};
+use maestro_model::config::{FIELD_MANAGER, ManifestPlan, UpdateStrategy};
 use maestro_model::validate::ObjectKey;
 
 /// Bounds every call to the API server.

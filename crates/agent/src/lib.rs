@@ -1,7 +1,7 @@
 //! The agent: runs on (or beside) a managed cluster, receives its consumer's bundles from the
 //! hub and applies them through the Kubernetes API, then reports their status back.
 //!
-//! - [`spec`] reads a bundle (strategies, feedback rules, drift policy, delete option);
+//! - `maestro_model::config` reads a bundle (strategies, feedback rules, drift policy, delete option);
 //! - [`apply`] writes manifests with `kube` (discovery, then the dynamic API: any kind works);
 //! - [`watch`] watches what was applied; [`reconcile`] turns spec events, watch events and
 //!   retries into writes and statuses; [`status`] and [`jsonpath`] build the status OCM's work
@@ -17,7 +17,6 @@ pub mod local;
 pub mod metrics;
 pub mod reconcile;
 pub mod shared;
-pub mod spec;
 pub mod status;
 pub mod watch;
 

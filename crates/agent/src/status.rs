@@ -11,7 +11,7 @@
 use serde_json::{Map, Value, json};
 
 use super::jsonpath::JsonPath;
-use super::spec::{FeedbackRule, ManifestPlan, UpdateStrategy};
+use maestro_model::config::{FeedbackRule, ManifestPlan, UpdateStrategy};
 use maestro_model::validate::resource_for_kind;
 
 /// Feedback values longer than this (bytes of their string or JSON text) are cut.
@@ -546,7 +546,7 @@ pub fn now_rfc3339() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::{BundleSpec, DriftPolicy, JsonPathRule};
+    use maestro_model::config::{BundleSpec, DriftPolicy, JsonPathRule};
 
     const NOW: &str = "2026-11-22T10:00:00Z";
 

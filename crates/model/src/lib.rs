@@ -9,6 +9,7 @@
 //!
 //! Never imports another Maestro crate: every other crate builds on this one.
 
+pub mod config;
 pub mod policy;
 pub mod resource;
 pub mod status;

@@ -7,6 +7,7 @@
 //! the transport can never miss a change and never sees one that was rolled back.
 
 mod bundles;
+mod claim;
 mod coalesce;
 mod consumers;
 pub mod dispatch;

@@ -10,9 +10,9 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
-use sqlx::Postgres;
 
-use super::{Db, Store, StoreError};
+use super::claim::{ClaimTx, Queue};
+use super::{Store, StoreError};
 use maestro_model::policy::{PolicySpec, label_pairs};
 
 /// Why a consumer's agent is due its policies again.
@@ -107,11 +107,6 @@ pub(crate) fn affected(
     Ok(names)
 }
 
-enum ClaimTx {
-    Postgres(sqlx::Transaction<'static, Postgres>),
-    Sqlite,
-}
-
 /// Policy-outbox rows taken by this hub; [`PolicyPushClaim::consumers`] names each consumer once.
 pub struct PolicyPushClaim {
     tx: ClaimTx,
@@ -127,30 +122,13 @@ impl PolicyPushClaim {
 
     /// Every update was acknowledged: delete the rows and release the claim.
     pub async fn complete(self, store: &Store) -> Result<(), StoreError> {
-        let seqs: Vec<i64> = self.rows.iter().map(|r| r.seq).collect();
-        match self.tx {
-            ClaimTx::Postgres(mut tx) => {
-                sqlx::query("DELETE FROM policy_outbox WHERE seq = ANY($1)").bind(&seqs).execute(&mut *tx).await?;
-                tx.commit().await?;
-            }
-            ClaimTx::Sqlite => {
-                let _turn = store.write_turn().await;
-                let Db::Sqlite(pool) = &store.db else { return Ok(()) };
-                let mut tx = pool.begin().await?;
-                for seq in seqs {
-                    sqlx::query("DELETE FROM policy_outbox WHERE seq = $1").bind(seq).execute(&mut *tx).await?;
-                }
-                tx.commit().await?;
-            }
-        }
-        Ok(())
+        let seqs = self.rows.iter().map(|r| r.seq).collect();
+        self.tx.complete(store, Queue::PolicyOutbox, seqs).await
     }
 
     /// Gives the rows back untouched, to be claimed again.
     pub async fn release(self) {
-        if let ClaimTx::Postgres(tx) = self.tx {
-            let _ = tx.rollback().await;
-        }
+        self.tx.release().await;
     }
 }
 
@@ -159,27 +137,8 @@ const SELECT_PUSHES: &str = "SELECT seq, consumer_name, reason, created_at FROM 
 impl Store {
     /// Claims up to `limit` of the oldest unclaimed policy pushes; `None` when there are none.
     pub async fn claim_policy_pushes(&self, limit: i64) -> Result<Option<PolicyPushClaim>, StoreError> {
-        match &self.db {
-            Db::Postgres(pool) => {
-                let mut tx = pool.begin().await?;
-                let sql = format!("{SELECT_PUSHES} ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED");
-                let rows: Vec<PolicyPushRow> =
-                    sqlx::query_as(super::audited(&sql)).bind(limit).fetch_all(&mut *tx).await?;
-                if rows.is_empty() {
-                    let _ = tx.rollback().await;
-                    return Ok(None);
-                }
-                Ok(Some(PolicyPushClaim { tx: ClaimTx::Postgres(tx), rows }))
-            }
-            Db::Sqlite(pool) => {
-                let sql = format!("{SELECT_PUSHES} ORDER BY seq LIMIT $1");
-                let rows: Vec<PolicyPushRow> = sqlx::query_as(super::audited(&sql)).bind(limit).fetch_all(pool).await?;
-                if rows.is_empty() {
-                    return Ok(None);
-                }
-                Ok(Some(PolicyPushClaim { tx: ClaimTx::Sqlite, rows }))
-            }
-        }
+        let claimed = ClaimTx::take::<PolicyPushRow>(self, SELECT_PUSHES, limit).await?;
+        Ok(claimed.map(|(tx, rows)| PolicyPushClaim { tx, rows }))
     }
 
     /// Policy pushes waiting (for the metrics and tests).

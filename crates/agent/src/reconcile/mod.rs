@@ -33,11 +33,11 @@ use super::drift;
 use super::local::{AppliedRef, LocalBundle, LocalStore, PendingStatus};
 use super::shared::ConsumerLabels;
 pub use super::shared::Counters;
-use super::spec::{BundleSpec, DriftPolicy, ManifestPlan, UpdateStrategy};
 use super::status::{
     self, ApplyResult, Drift, DriftKind, Live, Observation, PluginFeedback, PluginHealth, PluginValue, Removal,
 };
 use super::watch::{Observed, Scope, WatchEvent, Watches};
+use maestro_model::config::{BundleSpec, DriftPolicy, ManifestPlan, UpdateStrategy};
 use maestro_model::validate::ObjectKey;
 use maestro_plugins::bindings::feedback::exports::maestro::plugin::feedback::{
     HealthState, Report, Value as FeedbackValue,

@@ -1,4 +1,5 @@
-//! What the hub asks of the agent, read from a bundle as a spec event carries it: the manifests
+//! Typed bundle configs: what the hub asks of the agent, read from a bundle as a spec event
+//! carries it (one reading, for the agent and for any engine that needs it): the manifests
 //! and, for each, the update strategy, feedback rules and drift policy of the manifest config
 //! that matches it, plus the bundle's delete option.
 //!
@@ -8,7 +9,7 @@
 
 use serde_json::Value;
 
-use maestro_model::validate::{ObjectKey, object_key, resource_for_kind};
+use crate::validate::{ObjectKey, object_key, resource_for_kind};
 
 /// The field manager of every write the agent makes, unless a config names another.
 pub const FIELD_MANAGER: &str = "maestro-agent";
