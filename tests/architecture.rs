@@ -226,35 +226,33 @@ fn module_graph(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
 
 /// Paths starting with `crate`, `super` or `self` in a line of code.
 fn paths_in(line: &str) -> Vec<String> {
+    let is_path = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b':';
+    let bytes = line.as_bytes();
     let mut found = Vec::new();
-    let bytes: Vec<char> = line.chars().collect();
     let mut i = 0;
     while i < bytes.len() {
-        let starts =
-            ["crate::", "super::", "self::"].iter().find(|p| line.chars().skip(i).collect::<String>().starts_with(*p));
-        let boundary = i == 0 || !(bytes[i - 1].is_alphanumeric() || bytes[i - 1] == '_' || bytes[i - 1] == ':');
-        if let (Some(_), true) = (starts, boundary) {
-            let mut j = i;
-            while j < bytes.len() && (bytes[j].is_alphanumeric() || bytes[j] == '_' || bytes[j] == ':') {
-                j += 1;
-            }
-            let path = bytes[i..j].iter().collect::<String>().trim_end_matches(':').to_string();
-            // `super::{a, b::C}` names `super::a` and `super::b::C`.
-            if bytes.get(j) == Some(&'{') {
-                let group: String = bytes[j + 1..].iter().take_while(|c| **c != '}').collect();
-                for item in group.split(',') {
-                    let item: String =
-                        item.trim().chars().take_while(|c| c.is_alphanumeric() || *c == '_' || *c == ':').collect();
-                    if !item.is_empty() && item != "self" {
-                        found.push(format!("{path}::{}", item.trim_end_matches(':')));
-                    }
+        let starts = [&b"crate::"[..], b"super::", b"self::"].iter().any(|p| bytes[i..].starts_with(p));
+        if !starts || (i > 0 && is_path(bytes[i - 1])) {
+            i += 1;
+            continue;
+        }
+        let end = i + bytes[i..].iter().take_while(|b| is_path(**b)).count();
+        // Only ASCII path bytes lie between `i` and `end`, so both are char boundaries.
+        let path = line[i..end].trim_end_matches(':');
+        // `super::{a, b::C}` names `super::a` and `super::b::C`.
+        if let Some(group) = line[end..].strip_prefix('{') {
+            let group = group.split('}').next().unwrap_or_default();
+            for item in group.split(',') {
+                let item = item.trim();
+                let item = &item[..item.bytes().take_while(|b| is_path(*b)).count()];
+                let item = item.trim_end_matches(':');
+                if !item.is_empty() && item != "self" {
+                    found.push(format!("{path}::{item}"));
                 }
             }
-            found.push(path);
-            i = j;
-        } else {
-            i += 1;
         }
+        found.push(path.to_string());
+        i = end;
     }
     found
 }

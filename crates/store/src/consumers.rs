@@ -4,12 +4,13 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use sqlx::types::Json;
 
-use super::policy_outbox::{INSERT_PUSH, PushReason, in_transaction};
+use super::in_transaction;
+use super::policy_outbox::{INSERT_PUSH, PushReason};
 use super::{ListRequest, ListSql, Page, Store, StoreError, audited, on_pool, schema, violated_constraint};
 use maestro_model::Consumer;
 
 #[derive(sqlx::FromRow)]
-struct ConsumerRow {
+pub(crate) struct ConsumerRow {
     id: String,
     name: String,
     labels: String,
@@ -30,7 +31,7 @@ impl TryFrom<ConsumerRow> for Consumer {
     }
 }
 
-const COLUMNS: &str = "id, name, CAST(labels AS TEXT) AS labels, created_at, updated_at";
+pub(crate) const COLUMNS: &str = "id, name, CAST(labels AS TEXT) AS labels, created_at, updated_at";
 
 impl Store {
     pub async fn create_consumer(
@@ -77,13 +78,6 @@ impl Store {
         let (rows, total) = self.list_page::<ConsumerRow>("consumers", COLUMNS, request, &list).await?;
         let items = rows.into_iter().map(Consumer::try_from).collect::<Result<_, _>>()?;
         Ok(Page { page: request.page, total, items })
-    }
-
-    /// Every consumer, by name: the candidates of a plugin policy's selector.
-    pub async fn all_consumers(&self) -> Result<Vec<Consumer>, StoreError> {
-        let sql = format!("SELECT {COLUMNS} FROM consumers ORDER BY name");
-        let rows = on_pool!(self, pool => sqlx::query_as::<_, ConsumerRow>(audited(&sql)).fetch_all(pool).await)?;
-        rows.into_iter().map(Consumer::try_from).collect()
     }
 
     /// Replaces a consumer's labels (the PATCH of Maestro's API). When they change, a policy

@@ -41,6 +41,21 @@ macro_rules! on_pool {
 }
 pub(crate) use on_pool;
 
+/// Runs `$body` in one transaction of whichever database the store holds (`$tx` is the open
+/// transaction; use it as `&mut *$tx`) and commits it. An error returned from the body rolls
+/// the transaction back as it is dropped.
+macro_rules! in_transaction {
+    ($store:expr, $tx:ident => $body:expr) => {
+        $crate::on_pool!($store, pool => {
+            let mut $tx = pool.begin().await?;
+            let out = $body;
+            $tx.commit().await?;
+            out
+        })
+    };
+}
+pub(crate) use in_transaction;
+
 /// Binds the values of a compiled search filter, in order, onto a query of either driver.
 macro_rules! bind_search {
     ($query:expr, $binds:expr) => {{

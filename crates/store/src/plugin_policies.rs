@@ -5,8 +5,10 @@
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 
-use super::policy_outbox::{in_transaction, queue_policy_pushes};
+use super::consumers::ConsumerRow;
+use super::in_transaction;
 use super::{Store, StoreError, audited, on_pool, violated_constraint};
+use maestro_model::Consumer;
 use maestro_model::policy::PolicySpec;
 
 /// A policy as stored, with its timestamps.
@@ -33,6 +35,43 @@ impl TryFrom<PolicyRow> for StoredPolicy {
             updated_at: row.updated_at,
         })
     }
+}
+
+/// Queues a push for every consumer `before` or `after` selects, inside the open transaction
+/// `$tx`. Reads the consumers in that transaction, so the set is the one the change saw.
+macro_rules! queue_policy_pushes {
+    ($tx:ident, $before:expr, $after:expr, $now:expr) => {{
+        // Every consumer: the candidates of the policy's selectors.
+        let sql = format!("SELECT {} FROM consumers ORDER BY name", $crate::consumers::COLUMNS);
+        let rows: Vec<ConsumerRow> = sqlx::query_as($crate::audited(&sql)).fetch_all(&mut *$tx).await?;
+        let names = affected(rows, $before, $after)?;
+        for name in &names {
+            sqlx::query($crate::policy_outbox::INSERT_PUSH)
+                .bind(name)
+                .bind($crate::policy_outbox::PushReason::Policy.as_str())
+                .bind($now)
+                .execute(&mut *$tx)
+                .await?;
+        }
+        names.len()
+    }};
+}
+
+/// The names of the consumers that `before` or `after` selects.
+fn affected(
+    rows: Vec<ConsumerRow>,
+    before: Option<&PolicySpec>,
+    after: Option<&PolicySpec>,
+) -> Result<Vec<String>, StoreError> {
+    let mut names = Vec::new();
+    for row in rows {
+        let consumer = Consumer::try_from(row)?;
+        let selects = |policy: Option<&PolicySpec>| policy.is_some_and(|p| p.selector.matches_consumer(&consumer));
+        if selects(before) || selects(after) {
+            names.push(consumer.name);
+        }
+    }
+    Ok(names)
 }
 
 const COLUMNS: &str = "CAST(spec AS TEXT) AS spec, created_at, updated_at";

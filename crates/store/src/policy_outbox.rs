@@ -9,11 +9,9 @@
 //! acknowledged it. Several rows for one consumer become one update.
 
 use chrono::{DateTime, Utc};
-use serde_json::{Map, Value};
 
 use super::claim::{ClaimTx, Queue};
 use super::{Store, StoreError};
-use maestro_model::policy::{PolicySpec, label_pairs};
 
 /// Why a consumer's agent is due its policies again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,69 +41,6 @@ pub struct PolicyPushRow {
 
 pub(crate) const INSERT_PUSH: &str =
     "INSERT INTO policy_outbox (consumer_name, reason, created_at) VALUES ($1, $2, $3)";
-
-/// Runs `$body` in one transaction of whichever database the store holds (`$tx` is the open
-/// transaction; use it as `&mut *$tx`) and commits it. An error returned from the body rolls
-/// the transaction back as it is dropped.
-macro_rules! in_transaction {
-    ($store:expr, $tx:ident => $body:expr) => {
-        match &$store.db {
-            $crate::Db::Postgres(pool) => {
-                let mut $tx = pool.begin().await?;
-                let out = $body;
-                $tx.commit().await?;
-                out
-            }
-            $crate::Db::Sqlite(pool) => {
-                let mut $tx = pool.begin().await?;
-                let out = $body;
-                $tx.commit().await?;
-                out
-            }
-        }
-    };
-}
-pub(crate) use in_transaction;
-
-/// Queues a push for every consumer `before` or `after` selects, inside the open transaction
-/// `$tx`. Reads the consumers in that transaction, so the set is the one the change saw.
-macro_rules! queue_policy_pushes {
-    ($tx:ident, $before:expr, $after:expr, $now:expr) => {{
-        let rows: Vec<(String, String)> =
-            sqlx::query_as("SELECT name, CAST(labels AS TEXT) FROM consumers ORDER BY name")
-                .fetch_all(&mut *$tx)
-                .await?;
-        let names = $crate::policy_outbox::affected(rows, $before, $after)?;
-        for name in &names {
-            sqlx::query($crate::policy_outbox::INSERT_PUSH)
-                .bind(name)
-                .bind($crate::policy_outbox::PushReason::Policy.as_str())
-                .bind($now)
-                .execute(&mut *$tx)
-                .await?;
-        }
-        names.len()
-    }};
-}
-pub(crate) use queue_policy_pushes;
-
-/// The consumers (name, labels as JSON text) that `before` or `after` selects.
-pub(crate) fn affected(
-    consumers: Vec<(String, String)>,
-    before: Option<&PolicySpec>,
-    after: Option<&PolicySpec>,
-) -> Result<Vec<String>, StoreError> {
-    let mut names = Vec::new();
-    for (name, labels) in consumers {
-        let labels: Map<String, Value> = serde_json::from_str(&labels)?;
-        let pairs = label_pairs(&labels);
-        let selects = |policy: Option<&PolicySpec>| policy.is_some_and(|p| p.selector.matches(&name, &pairs));
-        if selects(before) || selects(after) {
-            names.push(name);
-        }
-    }
-    Ok(names)
-}
 
 /// Policy-outbox rows taken by this hub; [`PolicyPushClaim::consumers`] names each consumer once.
 pub struct PolicyPushClaim {

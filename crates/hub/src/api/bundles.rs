@@ -61,7 +61,7 @@ pub async fn replace(
 #[utoipa::path(delete, path = "/api/maestro/v1/resource-bundles/{id}", tag = "resource-bundles", params(("id" = String, Path)),
     responses((status = 204), (status = 404, body = super::error::ErrorBody)))]
 pub async fn delete(State(state): State<ApiState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
-    state.services.bundles.delete(&id, |_| Ok(())).await.map_err(refused)?;
+    state.services.bundles.delete(&id).await.map_err(refused)?;
     Ok(StatusCode::NO_CONTENT)
 }
 

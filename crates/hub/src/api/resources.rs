@@ -72,7 +72,7 @@ pub async fn replace(
 #[utoipa::path(delete, path = "/api/maestro/v1/resources/{id}", tag = "resources", params(("id" = String, Path)),
     responses((status = 204), (status = 404, body = super::error::ErrorBody)))]
 pub async fn delete(State(state): State<ApiState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
-    state.services.bundles.delete(&id, single_manifest).await.map_err(refused)?;
+    state.services.bundles.delete_visible(&id, single_manifest).await.map_err(refused)?;
     Ok(StatusCode::NO_CONTENT)
 }
 

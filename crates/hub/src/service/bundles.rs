@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use maestro_model::validate::{self, Violation, validate_bundle, validate_labels, validate_name};
 use maestro_model::{BundleContent, StoredBundle};
-use maestro_plugins::{Operation, PluginRuntime, Subject, World};
-use maestro_store::{NewBundle, Store, StoreError};
+use maestro_plugins::{Operation, PluginRuntime, World};
+use maestro_store::{NewBundle, Store};
 
 use super::{ServiceError, refuse_if_any};
 
@@ -91,17 +91,22 @@ impl BundleService {
         Ok(stored)
     }
 
-    /// Marks a bundle deleting (its agent confirms before it is purged). `visible` as for
-    /// [`BundleService::replace`].
-    pub async fn delete(
+    /// Marks a bundle deleting (its agent confirms before it is purged).
+    pub async fn delete(&self, id: &str) -> Result<StoredBundle, ServiceError> {
+        let bundle = self.store.mark_bundle_deleting(id).await?;
+        tracing::info!(consumer = %bundle.consumer_name, resource_id = %bundle.id, "bundle marked deleting");
+        Ok(bundle)
+    }
+
+    /// [`BundleService::delete`] for a caller whose view shows only some bundles: `visible`
+    /// refuses the others, as for [`BundleService::replace`].
+    pub async fn delete_visible(
         &self,
         id: &str,
         visible: impl FnOnce(&StoredBundle) -> Result<(), ServiceError>,
     ) -> Result<StoredBundle, ServiceError> {
         visible(&self.store.get_bundle(id).await?)?;
-        let bundle = self.store.mark_bundle_deleting(id).await?;
-        tracing::info!(consumer = %bundle.consumer_name, resource_id = %bundle.id, "bundle marked deleting");
-        Ok(bundle)
+        self.delete(id).await
     }
 
     fn check_content(&self, content: &BundleContent, violations: &mut Vec<Violation>) {
@@ -129,12 +134,7 @@ impl BundleService {
         if !runtime.has_point(World::Validator) {
             return Ok(content);
         }
-        let subject = match self.store.get_consumer(consumer_name).await {
-            Ok(consumer) => Subject::consumer(&consumer.name, &consumer.labels),
-            // The store refuses an unknown consumer with its own message right after.
-            Err(StoreError::NotFound(_)) => Subject::consumer(consumer_name, &Default::default()),
-            Err(err) => return Err(err.into()),
-        };
+        let subject = super::consumer_subject(&self.store, consumer_name).await?;
         let outcome = runtime.validate(subject, op, std::mem::take(&mut content.manifests)).await;
         content.manifests = outcome.manifests;
         let mut violations = outcome.violations;

@@ -18,7 +18,7 @@ pub mod policies;
 use std::sync::Arc;
 
 use maestro_model::validate::{self, Violation};
-use maestro_plugins::PluginRuntime;
+use maestro_plugins::{PluginRuntime, Subject};
 use maestro_store::{Store, StoreError};
 
 pub use bundles::{BundleService, WriteKeys};
@@ -48,6 +48,16 @@ fn describe(violations: &[Violation]) -> String {
 /// Returns the violations as an error when there are any.
 fn refuse_if_any(violations: Vec<Violation>) -> Result<(), ServiceError> {
     if violations.is_empty() { Ok(()) } else { Err(ServiceError::Invalid(violations)) }
+}
+
+/// The consumer as policies select it (name and labels); an unknown consumer has no labels (a
+/// write naming it is refused by the store right after; an event naming it is dropped).
+pub async fn consumer_subject(store: &Store, consumer: &str) -> Result<Subject, StoreError> {
+    match store.get_consumer(consumer).await {
+        Ok(found) => Ok(Subject::consumer(consumer, &found.labels)),
+        Err(StoreError::NotFound(_)) => Ok(Subject::consumer(consumer, &Default::default())),
+        Err(err) => Err(err),
+    }
 }
 
 /// The services of one hub, sharing its store and plugin runtime.

@@ -245,16 +245,4 @@ async fn watch_connection(link: Arc<MqttLink>, resync: Arc<Resync>, metrics: Tra
     }
 }
 
-/// The consumer as policies select it (name and labels); an unknown consumer has no labels.
-pub async fn consumer_subject(
-    store: &Store,
-    consumer: &str,
-) -> Result<maestro_plugins::Subject, maestro_store::StoreError> {
-    match store.get_consumer(consumer).await {
-        Ok(found) => Ok(maestro_plugins::Subject::consumer(consumer, &found.labels)),
-        Err(maestro_store::StoreError::NotFound(_)) => {
-            Ok(maestro_plugins::Subject::consumer(consumer, &Default::default()))
-        }
-        Err(err) => Err(err),
-    }
-}
+pub use crate::service::consumer_subject;
