@@ -32,6 +32,8 @@ async fn the_agents_metrics_count_what_it_received_applied_sent_and_dropped() {
     assert!(received.is_some_and(|n| n >= 1.0), "{text}");
     assert_eq!(sample(&text, "maestro_agent_watched_objects"), Some(1.0), "{text}");
     assert_eq!(sample(&text, "maestro_agent_kube_api_reachable"), Some(1.0), "{text}");
+    assert_eq!(sample(&text, r#"maestro_agent_bundles{phase="applied"}"#), Some(1.0), "{text}");
+    assert_eq!(sample(&text, r#"maestro_agent_bundles{phase="retrying"}"#), Some(0.0), "{text}");
     // The hub holds the status, so the broker acknowledged it: counted, and no longer pending.
     assert!(sample(&text, "maestro_agent_statuses_sent_total").is_some_and(|n| n >= 1.0), "{text}");
     metric_until(&fleet, "maestro_agent_pending_statuses", |n| n == 0.0).await;
@@ -68,6 +70,8 @@ async fn while_the_api_server_is_down_the_agent_reports_it_and_applies_once_it_r
     assert_eq!(fleet.agent_probe("/healthz").await, 200, "the agent is alive while the API server is down");
     let text = fleet.agent_metrics().await;
     assert_eq!(sample(&text, "maestro_agent_kube_api_reachable"), Some(0.0), "{text}");
+    // The bundle written during the outage waits for its retry, and says so.
+    metric_until(&fleet, r#"maestro_agent_bundles{phase="retrying"}"#, |n| n >= 1.0).await;
 
     fleet.restart_cluster().await;
     fleet.object(&fleet.config_maps(), "during", "the bundle created during the outage", |o| o.is_some()).await;
@@ -76,6 +80,8 @@ async fn while_the_api_server_is_down_the_agent_reports_it_and_applies_once_it_r
     assert_eq!(crate::fleet::data_key(kept.as_ref()), Some("1"));
     fleet.bundle_status(&before, "still applied", |s| condition_is(&s["conditions"], "Applied", "True")).await;
     eventually("/readyz ready again", || async { (fleet.agent_probe("/readyz").await == 200).then_some(()) }).await;
+    metric_until(&fleet, r#"maestro_agent_bundles{phase="retrying"}"#, |n| n == 0.0).await;
+    metric_until(&fleet, r#"maestro_agent_bundles{phase="applied"}"#, |n| n == 2.0).await;
 
     // Retries backed off rather than spun: a handful of failed attempts, not thousands.
     let text = fleet.agent_metrics().await;

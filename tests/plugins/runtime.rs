@@ -4,9 +4,9 @@
 
 use std::sync::Arc;
 
-use maestro_plugins::bindings::feedback::exports::maestro::plugin::feedback::{HealthState, Value as Fv};
-use maestro_plugins::calls::{Applied, BeforeApplyOutcome, BeforeDeleteOutcome, CallError, HookBundle};
+use maestro_plugins::calls::CallError;
 use maestro_plugins::policy::PolicySpec;
+use maestro_plugins::types::{Applied, BeforeApplyOutcome, BeforeDeleteOutcome, HealthState, HookBundle, Value as Fv};
 use maestro_plugins::{PluginRuntime, Subject};
 use serde_json::{Value, json};
 
@@ -85,7 +85,7 @@ async fn status_feedback_reports_values_and_health_and_recovers_from_a_trap() {
             "a trap never poisons later calls"
         );
     }
-    assert!(rt.plugin("feedback-basic").expect("loaded").feedback_pool.idle() >= 1, "instances are reused");
+    assert!(rt.plugin("feedback-basic").expect("loaded").warm_instances() >= 1, "instances are reused");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

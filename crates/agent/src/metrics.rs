@@ -124,6 +124,7 @@ impl MetricsServer {
             "Failed writes and lookups, by reason (Kubernetes StatusReason, ApiServerUnreachable, Other)",
             sources.counters.apply_errors.0.clone(),
         );
+        registry.register("bundles", "Bundles the agent holds, by phase", sources.counters.bundles.0.clone());
         registry.register(
             "pending_statuses",
             "Statuses queued locally, not yet acknowledged by the broker",

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 
 use super::apply::ApplyError;
 
@@ -44,6 +45,25 @@ pub(crate) struct TypeLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct ReasonLabels {
     reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct PhaseLabels {
+    phase: &'static str,
+}
+
+/// Bundles the reconciler holds, by phase (a fixed set of labels).
+#[derive(Debug, Default)]
+pub struct BundlePhases(pub(crate) Family<PhaseLabels, Gauge>);
+
+impl BundlePhases {
+    pub fn set(&self, phase: &'static str, count: i64) {
+        self.0.get_or_create(&PhaseLabels { phase }).set(count);
+    }
+
+    pub fn get(&self, phase: &'static str) -> i64 {
+        self.0.get_or_create(&PhaseLabels { phase }).get()
+    }
 }
 
 /// Events received from the hub, by type label (`spec.create`, `status.resync`, ...).
@@ -112,6 +132,8 @@ pub struct Counters {
     pub api: ApiHealth,
     /// Objects tracked (and watched), updated after each input.
     pub watched_objects: std::sync::atomic::AtomicU64,
+    /// Bundles by phase (`applied`, `retrying`, `held`, `deleting`, `delete_held`).
+    pub bundles: BundlePhases,
 }
 
 /// Counts of what the link dropped or sent.

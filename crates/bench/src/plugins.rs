@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use serde_json::{Value, json};
 
-use maestro_plugins::bindings::maestro::plugin::types::{Context, Operation};
-use maestro_plugins::calls::{self, Bounds, HookBundle, Verdict, WarmValidator};
+use maestro_plugins::calls::{self, Bounds, WarmValidator};
 use maestro_plugins::policy::{Limits, PolicySpec};
+use maestro_plugins::types::{Context, HookBundle, Operation, Verdict};
 use maestro_plugins::{PluginConfig, PluginRuntime, Subject, engine};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -232,7 +232,7 @@ fn latency_figures(runtime: &Arc<PluginRuntime>, text: &str, calls: usize) -> an
     })?;
     print_row("before-apply: native Rust", &native_hook, None);
     let fresh_hook = time(calls, || match runtime.before_apply_blocking(&subject, bundle.clone()) {
-        calls::BeforeApplyOutcome::Proceed(_) => Ok(()),
+        maestro_plugins::types::BeforeApplyOutcome::Proceed(_) => Ok(()),
         other => bail!("hook did not proceed: {other:?}"),
     })?;
     print_row("before-apply: fresh instance", &fresh_hook, Some(&native_hook));

@@ -9,7 +9,7 @@
 
 use serde_json::Value;
 
-use crate::validate::{ObjectKey, object_key, resource_for_kind};
+use crate::object::{ObjectKey, object_key, resource_for_kind};
 
 /// The field manager of every write the agent makes, unless a config names another.
 pub const FIELD_MANAGER: &str = "maestro-agent";
@@ -29,6 +29,9 @@ pub enum UpdateStrategy {
 }
 
 impl UpdateStrategy {
+    /// The `updateStrategy.type` values, as validation accepts them and [`BundleSpec`] reads them.
+    pub const TYPES: &[&str] = &["ServerSideApply", "Update", "CreateOnly", "ReadOnly"];
+
     pub fn name(&self) -> &'static str {
         match self {
             UpdateStrategy::ServerSideApply { .. } => "ServerSideApply",
@@ -53,6 +56,11 @@ pub enum DriftPolicy {
     ReportOnly,
 }
 
+impl DriftPolicy {
+    /// The `driftPolicy` values, as validation accepts them (`driftPolicy` is ours; OCM has none).
+    pub const NAMES: &[&str] = &["Correct", "ReportOnly"];
+}
+
 /// One JSONPaths feedback entry: a name and a path into the object.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JsonPathRule {
@@ -68,7 +76,7 @@ pub enum FeedbackRule {
 
 /// Selects objects the way OCM's resource identifiers and orphaning rules do: group, plural
 /// resource (`*` for any), namespace and name (both may use `*` wildcards).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Identifier {
     pub group: String,
     pub resource: String,
@@ -77,13 +85,18 @@ pub struct Identifier {
 }
 
 impl Identifier {
-    fn parse(value: &Value) -> Option<Identifier> {
-        let text = |key: &str| value.get(key).and_then(Value::as_str).unwrap_or("").to_owned();
+    /// `None` unless resource and name are non-empty strings and group and namespace are
+    /// strings or absent (validation reports which field is wrong).
+    pub fn parse(value: &Value) -> Option<Identifier> {
+        let text = |key: &str| match value.get(key) {
+            None | Some(Value::Null) => Some(String::new()),
+            Some(value) => value.as_str().map(str::to_owned),
+        };
         let identifier = Identifier {
-            group: text("group"),
-            resource: text("resource"),
-            namespace: text("namespace"),
-            name: text("name"),
+            group: text("group")?,
+            resource: text("resource")?,
+            namespace: text("namespace")?,
+            name: text("name")?,
         };
         (!identifier.resource.is_empty() && !identifier.name.is_empty()).then_some(identifier)
     }
@@ -113,6 +126,9 @@ pub enum DeletePolicy {
 }
 
 impl DeletePolicy {
+    /// The `propagationPolicy` values, as validation accepts them.
+    pub const PROPAGATIONS: &[&str] = &["Foreground", "Orphan", "SelectivelyOrphan"];
+
     pub fn parse(option: Option<&Value>) -> DeletePolicy {
         let Some(option) = option.filter(|v| v.is_object()) else { return DeletePolicy::Foreground };
         match option.get("propagationPolicy").and_then(Value::as_str) {
@@ -237,15 +253,29 @@ fn drift_policy(value: Option<&Value>) -> DriftPolicy {
     }
 }
 
-/// `*` matches any run of characters; an empty pattern matches only the empty string.
-fn wildcard_match(pattern: &str, text: &str) -> bool {
-    match pattern.split_once('*') {
-        None => pattern == text,
-        Some((prefix, rest)) => {
-            let Some(tail) = text.strip_prefix(prefix) else { return false };
-            (0..=tail.len()).filter(|&i| tail.is_char_boundary(i)).any(|i| wildcard_match(rest, &tail[i..]))
+/// OCM-style glob: `*` stands for any run of characters, everything else matches itself; an
+/// empty pattern matches only the empty string. Greedy with one backtrack point, so linear in
+/// practice and never exponential: patterns come from bundle writers and run on the agent.
+pub(crate) fn wildcard_match(pattern: &str, text: &str) -> bool {
+    let (pattern, text): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    let (mut p, mut t) = (0, 0);
+    let mut backtrack: Option<(usize, usize)> = None;
+    while t < text.len() {
+        if p < pattern.len() && pattern[p] == '*' {
+            backtrack = Some((p, t));
+            p += 1;
+        } else if p < pattern.len() && pattern[p] == text[t] {
+            p += 1;
+            t += 1;
+        } else if let Some((star, matched)) = backtrack {
+            p = star + 1;
+            t = matched + 1;
+            backtrack = Some((star, matched + 1));
+        } else {
+            return false;
         }
     }
+    pattern[p..].iter().all(|c| *c == '*')
 }
 
 #[cfg(test)]
@@ -337,8 +367,22 @@ mod tests {
     }
 
     #[test]
+    fn a_pattern_of_many_stars_is_matched_without_trying_every_split() {
+        // A bundle writer controls the pattern, the agent's one reconciler task runs it: trying
+        // every way to split the text among the stars (C(60, 15) ways here) would stall it.
+        let pattern = format!("{}b", "*a".repeat(15));
+        assert!(!wildcard_match(&pattern, &"a".repeat(60)));
+        assert!(wildcard_match(&pattern, &format!("{}b", "a".repeat(60))));
+    }
+
+    #[test]
     fn wildcards_match_any_run_of_characters() {
         assert!(wildcard_match("*", "anything"));
+        assert!(wildcard_match("*", ""));
+        assert!(wildcard_match("web-*", "web-1"));
+        assert!(wildcard_match("*-db-*", "a-db-b"));
+        assert!(!wildcard_match("web", "web-1"));
+        assert!(!wildcard_match("web-*", "api-1"));
         assert!(wildcard_match("a*c", "abbbc"));
         assert!(!wildcard_match("a*c", "abbb"));
         assert!(wildcard_match("", ""));

@@ -10,6 +10,7 @@
 //! Never imports another Maestro crate: every other crate builds on this one.
 
 pub mod config;
+pub mod object;
 pub mod policy;
 pub mod resource;
 pub mod status;

@@ -8,7 +8,9 @@
 //! call. Pooled instances are also recycled after [`RECYCLE_AFTER`] calls to bound what a
 //! plugin can accumulate.
 //!
-//! The bindings take WIT's `json` (a `string` alias) as `&String`, hence those parameters.
+//! Calls take and answer [`crate::types`]; the generated bindings stay inside this module and
+//! `convert`. The bindings take WIT's `json` (a `string` alias) as `&String`, hence those
+//! parameters.
 
 #![allow(clippy::ptr_arg)]
 
@@ -16,7 +18,7 @@ use std::time::Duration;
 
 use wasmtime::{Engine, Store, Trap};
 
-use super::bindings::maestro::plugin::types::{Context, Operation};
+use super::bindings::maestro::plugin::types::Context as WitContext;
 use super::bindings::{self, codec, feedback, hooks};
 use super::engine::ticks_for;
 use super::host_api::HostState;
@@ -24,6 +26,7 @@ use super::policy::Limits;
 pub use super::pool::RECYCLE_AFTER;
 use super::pool::{Pool, Pooled};
 use super::registry::{Loaded, Pre};
+use super::types::{Applied, BeforeApplyOutcome, BeforeDeleteOutcome, Context, HookBundle, Operation, Report, Verdict};
 
 /// Why a call gave no usable answer.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -188,8 +191,6 @@ pub fn validate_settings(
     })
 }
 
-pub type Verdict = bindings::exports::maestro::plugin::validate::Verdict;
-
 pub fn validate(
     engine: &Engine,
     loaded: &Loaded,
@@ -200,15 +201,15 @@ pub fn validate(
     bounds: Bounds,
 ) -> Called<Verdict> {
     let Pre::Validator(pre) = &loaded.pre else { return wrong_world(loaded, "validate") };
+    let wit_ctx = WitContext::from(ctx);
     let mut called = fresh(engine, loaded, &ctx.consumer, bounds.limits, |store| {
-        pre.instantiate(&mut *store)?.maestro_plugin_validate().call_validate(store, ctx, op, manifest, settings)
+        let instance = pre.instantiate(&mut *store)?;
+        let verdict =
+            instance.maestro_plugin_validate().call_validate(store, &wit_ctx, op.into(), manifest, settings)?;
+        Ok(Verdict::from(verdict))
     });
     if let Ok(verdict) = &called.result {
-        let size = match verdict {
-            Verdict::Allow => 0,
-            Verdict::Mutate(json) => json.len(),
-            Verdict::Deny(violations) => violations.iter().map(|v| v.path.len() + v.message.len()).sum(),
-        };
+        let size = verdict_len(verdict);
         if let Err(err) = check_len("the result", size, bounds.max_result_bytes) {
             called.result = Err(err);
         }
@@ -216,7 +217,13 @@ pub fn validate(
     called
 }
 
-pub type Report = bindings::feedback::exports::maestro::plugin::feedback::Report;
+fn verdict_len(verdict: &Verdict) -> usize {
+    match verdict {
+        Verdict::Allow => 0,
+        Verdict::Mutate(json) => json.len(),
+        Verdict::Deny(violations) => violations.iter().map(|v| v.path.len() + v.message.len()).sum(),
+    }
+}
 
 pub fn status(
     engine: &Engine,
@@ -228,6 +235,7 @@ pub fn status(
     bounds: Bounds,
 ) -> Called<Report> {
     let Pre::StatusFeedback(pre) = &loaded.pre else { return wrong_world(loaded, "status-feedback") };
+    let wit_ctx = WitContext::from(ctx);
     let called = pooled(
         engine,
         &loaded.feedback_pool,
@@ -236,24 +244,16 @@ pub fn status(
         bounds.limits,
         |store| pre.instantiate(store),
         |instance: &feedback::StatusFeedback, store| {
-            instance.maestro_plugin_feedback().call_status(store, ctx, live, desired, settings)
+            instance.maestro_plugin_feedback().call_status(store, &wit_ctx, live, desired, settings)
         },
     );
     let result = called.result.and_then(|answer| {
-        let report = answer.map_err(CallError::Plugin)?;
-        let size: usize = report.values.iter().map(|v| v.name.len() + value_len(&v.value)).sum();
+        let report = Report::from(answer.map_err(CallError::Plugin)?);
+        let size: usize = report.values.iter().map(|v| v.name.len() + v.value.len()).sum();
         check_len("the report", size, bounds.max_result_bytes)?;
         Ok(report)
     });
     Called { result, memory_peak: called.memory_peak }
-}
-
-fn value_len(value: &bindings::feedback::exports::maestro::plugin::feedback::Value) -> usize {
-    use bindings::feedback::exports::maestro::plugin::feedback::Value;
-    match value {
-        Value::Integer(_) | Value::Boolean(_) => 8,
-        Value::Text(text) | Value::JsonRaw(text) => text.len(),
-    }
 }
 
 /// `encode` (true) or `decode` (false) on a warm instance.
@@ -267,6 +267,7 @@ pub fn transcode(
     bounds: Bounds,
 ) -> Called<Vec<u8>> {
     let Pre::Codec(pre) = &loaded.pre else { return wrong_world(loaded, "codec") };
+    let wit_ctx = WitContext::from(ctx);
     let called = pooled(
         engine,
         &loaded.codec_pool,
@@ -277,9 +278,9 @@ pub fn transcode(
         |instance: &codec::Codec, store| {
             let transcode = instance.maestro_plugin_transcode();
             if encode {
-                transcode.call_encode(store, ctx, data, settings)
+                transcode.call_encode(store, &wit_ctx, data, settings)
             } else {
-                transcode.call_decode(store, ctx, data, settings)
+                transcode.call_decode(store, &wit_ctx, data, settings)
             }
         },
     );
@@ -290,10 +291,6 @@ pub fn transcode(
     });
     Called { result, memory_peak: called.memory_peak }
 }
-
-pub use bindings::hooks::exports::maestro::plugin::hooks::{
-    Applied, BeforeApplyOutcome, BeforeDeleteOutcome, Bundle as HookBundle,
-};
 
 /// Which hook of the reconcile-hook world to call.
 pub enum Hook<'a> {
@@ -319,15 +316,21 @@ pub fn hook(
     bounds: Bounds,
 ) -> Called<HookAnswer> {
     let Pre::ReconcileHook(pre) = &loaded.pre else { return wrong_world(loaded, "reconcile-hook") };
+    let (wit_ctx, wit_bundle) = (WitContext::from(ctx), hooks::exports::maestro::plugin::hooks::Bundle::from(bundle));
     let mut called = fresh(engine, loaded, &ctx.consumer, bounds.limits, |store| {
         let instance: hooks::ReconcileHook = pre.instantiate(&mut *store)?;
         let hooks = instance.maestro_plugin_hooks();
         Ok(match which {
-            Hook::BeforeApply => HookAnswer::BeforeApply(hooks.call_before_apply(store, ctx, bundle, settings)?),
-            Hook::AfterApply(results) => {
-                HookAnswer::AfterApply(hooks.call_after_apply(store, ctx, bundle, results, settings)?)
+            Hook::BeforeApply => {
+                HookAnswer::BeforeApply(hooks.call_before_apply(store, &wit_ctx, &wit_bundle, settings)?.into())
             }
-            Hook::BeforeDelete => HookAnswer::BeforeDelete(hooks.call_before_delete(store, ctx, bundle, settings)?),
+            Hook::AfterApply(results) => {
+                let results: Vec<_> = results.iter().map(Into::into).collect();
+                HookAnswer::AfterApply(hooks.call_after_apply(store, &wit_ctx, &wit_bundle, &results, settings)?)
+            }
+            Hook::BeforeDelete => {
+                HookAnswer::BeforeDelete(hooks.call_before_delete(store, &wit_ctx, &wit_bundle, settings)?.into())
+            }
         })
     });
     if let Ok(HookAnswer::BeforeApply(BeforeApplyOutcome::Proceed(manifests))) = &called.result
@@ -365,9 +368,9 @@ impl WarmValidator {
     ) -> Result<Verdict, CallError> {
         self.store.set_epoch_deadline(ticks_for(self.limits.timeout));
         let validate = self.instance.maestro_plugin_validate();
-        validate.call_validate(&mut self.store, ctx, op, manifest, settings).map_err(|err| {
-            let limits = self.limits;
-            classify(err, self.store.data(), limits)
-        })
+        match validate.call_validate(&mut self.store, &WitContext::from(ctx), op.into(), manifest, settings) {
+            Ok(verdict) => Ok(verdict.into()),
+            Err(err) => Err(classify(err, self.store.data(), self.limits)),
+        }
     }
 }

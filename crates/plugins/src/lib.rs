@@ -13,14 +13,16 @@
 //! at most its deadline plus one tick; the step's failure mode then decides the outcome, and
 //! every other request goes on being served.
 
-pub mod bindings;
+mod bindings;
 pub mod calls;
+mod convert;
 pub mod engine;
 pub mod host_api;
 pub mod observe;
 mod points;
 pub mod pool;
 pub mod registry;
+pub mod types;
 mod watch;
 
 /// Policies are model (stored by the hub, carried to agents); the runtime enforces them.
@@ -36,17 +38,14 @@ use serde_json::Value;
 use wasmtime::Engine;
 use wasmtime::component::Linker;
 
-use bindings::feedback::exports::maestro::plugin::feedback::{HealthState, Report};
-use bindings::maestro::plugin::types::Context;
-use calls::{
-    Applied, BeforeApplyOutcome, BeforeDeleteOutcome, Bounds, CallError, Called, Hook, HookAnswer, HookBundle,
-};
+use calls::{Bounds, CallError, Called, Hook, HookAnswer};
 use engine::CompileCache;
 use host_api::HostState;
 use maestro_model::validate::Violation;
 use observe::PluginMetrics;
 use policy::{FailureMode, Limits, PolicySpec, ResolvedStep};
 use registry::{Loaded, PluginInfo, Registry};
+use types::{Applied, BeforeApplyOutcome, BeforeDeleteOutcome, Context, HookBundle, Report};
 
 /// The `maestro:plugin` versions this host runs (major.minor: before 1.0 a minor is a major).
 pub const SUPPORTED_WIT: &str = "0.1";
@@ -58,16 +57,6 @@ pub enum Operation {
     Create,
     Update,
     Delete,
-}
-
-impl From<Operation> for bindings::maestro::plugin::types::Operation {
-    fn from(op: Operation) -> Self {
-        match op {
-            Operation::Create => Self::Create,
-            Operation::Update => Self::Update,
-            Operation::Delete => Self::Delete,
-        }
-    }
 }
 
 /// Where plugins come from and the bounds every call shares.

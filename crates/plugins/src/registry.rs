@@ -24,8 +24,8 @@ use super::host_api::{HostState, LogBudget};
 use super::pool::Pool;
 use super::{SUPPORTED_WIT, World};
 
-/// The instantiation recipe of a plugin, typed by its world.
-pub enum Pre {
+/// The instantiation recipe of a plugin, typed by its world (generated types: crate-private).
+pub(crate) enum Pre {
     Validator(ValidatorPre<HostState>),
     StatusFeedback(StatusFeedbackPre<HostState>),
     Codec(CodecPre<HostState>),
@@ -40,11 +40,18 @@ pub struct Loaded {
     pub world: World,
     pub digest: String,
     pub size: u64,
-    pub pre: Pre,
+    pub(crate) pre: Pre,
     pub log_budget: Arc<LogBudget>,
     /// Warm instances for the high-rate worlds (status feedback, codecs).
-    pub feedback_pool: Pool<StatusFeedback>,
-    pub codec_pool: Pool<Codec>,
+    pub(crate) feedback_pool: Pool<StatusFeedback>,
+    pub(crate) codec_pool: Pool<Codec>,
+}
+
+impl Loaded {
+    /// Instances kept warm between calls (status feedback and codecs), idle now.
+    pub fn warm_instances(&self) -> usize {
+        self.feedback_pool.idle() + self.codec_pool.idle()
+    }
 }
 
 /// A plugin as `GET /plugins` lists it.

@@ -11,9 +11,14 @@
 //! - Drift (an applied object edited or deleted by someone else) is corrected at once, or only
 //!   reported when the manifest's config says `driftPolicy: ReportOnly`.
 //!
-//! Modules: [`plugins`] (status feedback and reconcile hooks, as the consumer's policies say),
-//! [`retry`] (the one scheduler of retries, keyed by bundle), `refs` (object references).
+//! Each handler is decide + act: [`decide`] names what to do from the bundle's [`Phase`] and
+//! the event, without I/O (unit-tested there); the handler here does it against the cluster.
+//!
+//! Modules: [`decide`] (phases and decisions), [`plugins`] (status feedback and reconcile
+//! hooks, as the consumer's policies say), [`retry`] (the one scheduler of retries, keyed by
+//! bundle), `refs` (object references).
 
+mod decide;
 mod plugins;
 mod refs;
 mod retry;
@@ -29,7 +34,6 @@ use tokio::sync::{Notify, mpsc};
 use tracing::Instrument;
 
 use super::apply::{self, ApplyError, Deletion, Discovery, Target};
-use super::drift;
 use super::local::{AppliedRef, LocalBundle, LocalStore, PendingStatus};
 use super::shared::ConsumerLabels;
 pub use super::shared::Counters;
@@ -37,12 +41,12 @@ use super::status::{
     self, ApplyResult, Drift, DriftKind, Live, Observation, PluginFeedback, PluginHealth, PluginValue, Removal,
 };
 use super::watch::{Observed, Scope, WatchEvent, Watches};
-use maestro_model::config::{BundleSpec, DriftPolicy, ManifestPlan, UpdateStrategy};
+use decide::{Action, Event, Phase, decide, delete_finished};
+use maestro_model::config::{BundleSpec, ManifestPlan, UpdateStrategy};
 use maestro_model::validate::ObjectKey;
-use maestro_plugins::bindings::feedback::exports::maestro::plugin::feedback::{
-    HealthState, Report, Value as FeedbackValue,
+use maestro_plugins::types::{
+    Applied, BeforeApplyOutcome, BeforeDeleteOutcome, HealthState, HookBundle, Report, Value as FeedbackValue,
 };
-use maestro_plugins::calls::{Applied, BeforeApplyOutcome, BeforeDeleteOutcome, HookBundle};
 use maestro_plugins::{PluginFailure, PluginRuntime, Subject, World};
 use refs::*;
 use retry::{Retries, backoff};
@@ -286,6 +290,7 @@ impl Reconciler {
     /// Restores what the local store holds, then serves until `inputs` closes.
     pub async fn run(mut self, mut inputs: mpsc::Receiver<Input>, mut feeds: Feeds) {
         self.restore().await;
+        let mut phases_counted = None;
         loop {
             tokio::select! {
                 input = inputs.recv() => match input {
@@ -304,8 +309,27 @@ impl Reconciler {
                 }
             }
             self.counters.watched_objects.store(self.index.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            self.count_phases(&mut phases_counted);
         }
         self.watches.stop();
+    }
+
+    /// Updates the bundles-by-phase gauge: after every input while few bundles are held, at
+    /// most once a second for many (counting walks every bundle).
+    fn count_phases(&self, last: &mut Option<std::time::Instant>) {
+        const ALWAYS_BELOW: usize = 256;
+        let due = last.is_none_or(|at| at.elapsed() >= Duration::from_secs(1));
+        if self.bundles.len() >= ALWAYS_BELOW && !due {
+            return;
+        }
+        *last = Some(std::time::Instant::now());
+        let mut counts = [0i64; Phase::ALL.len()];
+        for state in self.bundles.values() {
+            counts[state.phase() as usize] += 1;
+        }
+        for (phase, count) in Phase::ALL.iter().zip(counts) {
+            self.counters.bundles.set(phase.as_str(), count);
+        }
     }
 
     /// After a restart: apply every stored bundle again (the cluster may have changed while the
@@ -341,43 +365,47 @@ impl Reconciler {
     }
 
     async fn on_spec(&mut self, input: SpecInput) {
-        if let Some(known) = self.bundles.get(&input.id) {
-            let same = input.version == known.version && input.deleting == known.deleting;
-            if input.version < known.version || same {
-                tracing::debug!(known = known.version, "spec not newer than what is applied; dropped");
-                return;
-            }
+        let event = Event::Spec { version: input.version, deleting: input.deleting };
+        match decide(self.bundles.get(&input.id), event) {
+            Action::Ignore => tracing::debug!("spec not newer than what is held; dropped"),
+            Action::Delete => self.start_delete(input).await,
+            _ => self.start_version(input).await,
         }
-        if input.deleting {
-            tracing::info!("deleting bundle");
-            let mut state = match self.bundles.remove(&input.id) {
-                Some(state) => state,
-                // Never applied here: nothing to delete, but the hub still needs its Deleted.
-                None => BundleState::new(&SpecInput { bundle: json!({}), ..input.clone() }, Vec::new()),
-            };
-            state.deleting = true;
-            state.version = input.version;
-            state.attempt = 0;
-            // A version held back from applying is moot now; the delete hooks decide afresh.
-            state.hold = None;
-            self.save(&input.id, &state).await;
-            self.bundles.insert(input.id.clone(), state);
-            self.delete_bundle(&input.id).await;
-        } else {
-            let manifests = input.bundle.get("manifests").and_then(Value::as_array).map_or(0, Vec::len);
-            tracing::info!(manifests, "applying bundle");
-            let previous = self.bundles.remove(&input.id);
-            let mut applied = Vec::new();
-            let mut carried = (None, None);
-            if let Some(previous) = previous {
-                self.unindex(&previous);
-                applied = previous.applied;
-                carried = (previous.status, previous.hash);
-            }
-            let mut state = BundleState::new(&input, applied);
-            (state.status, state.hash) = carried;
-            self.apply_bundle(&input.id, state).await;
+    }
+
+    /// The hub deleted the bundle: hooks asked afresh, then its objects deleted.
+    async fn start_delete(&mut self, input: SpecInput) {
+        tracing::info!("deleting bundle");
+        let mut state = match self.bundles.remove(&input.id) {
+            Some(state) => state,
+            // Never applied here: nothing to delete, but the hub still needs its Deleted.
+            None => BundleState::new(&SpecInput { bundle: json!({}), ..input.clone() }, Vec::new()),
+        };
+        state.deleting = true;
+        state.version = input.version;
+        state.attempt = 0;
+        // A version held back from applying is moot now; the delete hooks decide afresh.
+        state.hold = None;
+        self.save(&input.id, &state).await;
+        self.bundles.insert(input.id.clone(), state);
+        self.delete_bundle(&input.id).await;
+    }
+
+    /// A new version: the objects of the previous one stay recorded until settled.
+    async fn start_version(&mut self, input: SpecInput) {
+        let manifests = input.bundle.get("manifests").and_then(Value::as_array).map_or(0, Vec::len);
+        tracing::info!(manifests, "applying bundle");
+        let previous = self.bundles.remove(&input.id);
+        let mut applied = Vec::new();
+        let mut carried = (None, None);
+        if let Some(previous) = previous {
+            self.unindex(&previous);
+            applied = previous.applied;
+            carried = (previous.status, previous.hash);
         }
+        let mut state = BundleState::new(&input, applied);
+        (state.status, state.hash) = carried;
+        self.apply_bundle(&input.id, state).await;
     }
 
     /// Applies every manifest, removes objects the bundle no longer has, records the result;
@@ -570,8 +598,7 @@ impl Reconciler {
     /// Reports `Deleted` and forgets the bundle once every object is gone or kept.
     async fn finish_or_wait(&mut self, id: &str) {
         let Some(state) = self.bundles.get(id) else { return };
-        let done = state.objects.iter().all(|o| o.removal.is_some()) && state.leftovers.is_empty();
-        if !done {
+        if !delete_finished(state) {
             self.refresh_status(id).await;
             self.schedule_retry(id);
             return;
@@ -644,37 +671,31 @@ impl Reconciler {
     /// An object changed (`Some`) or disappeared (`None`).
     async fn on_object(&mut self, obj: ObjId, live: Option<Value>) {
         let Some((bundle_id, ordinal)) = self.index.get(&obj).cloned() else { return };
+        let action = decide(self.bundles.get(&bundle_id), Event::Observed { ordinal, live: live.as_ref() });
+        if action == Action::Ignore {
+            return;
+        }
         let Some(mut state) = self.bundles.remove(&bundle_id) else { return };
         let (Some(plan), Some(object)) = (state.spec.manifests.get(ordinal).cloned(), state.objects.get_mut(ordinal))
         else {
             self.bundles.insert(bundle_id, state);
             return;
         };
-        let deleting = state.deleting;
-        match live {
-            Some(value) => {
-                if is_stale(&value, object.applied_rv.as_deref()) {
-                    self.bundles.insert(bundle_id, state);
-                    return;
-                }
-                object.live = Live::Present(value.clone());
-                if !deleting {
-                    self.check_modified(&bundle_id, &plan, object, &value).await;
-                }
+        object.live = live.map_or(Live::Absent, Live::Present);
+        match action {
+            Action::Record { clear_drift: true } => object.drift = None,
+            Action::Removed => {
+                object.removal.get_or_insert(Removal::Deleted);
             }
-            None => {
-                object.live = Live::Absent;
-                if deleting {
-                    if object.removal.is_none() {
-                        object.removal = Some(Removal::Deleted);
-                    }
-                } else if plan.strategy != UpdateStrategy::ReadOnly
-                    && matches!(object.result, ApplyResult::Applied { .. })
-                {
-                    self.on_drift(&bundle_id, &plan, object, DriftKind::Deleted).await;
-                }
+            Action::Report(what) => {
+                let name = plan.key.as_ref().map(ToString::to_string).unwrap_or_default();
+                tracing::warn!(resource_id = %bundle_id, object = %name, ?what, "drift: reporting only");
+                object.drift = Some(Drift::Reported { what });
             }
+            Action::Restore(what) => self.correct_drift(&bundle_id, &plan, object, what).await,
+            _ => {}
         }
+        let deleting = state.deleting;
         self.bundles.insert(bundle_id.clone(), state);
         if deleting {
             self.finish_or_wait(&bundle_id).await;
@@ -683,25 +704,9 @@ impl Reconciler {
         }
     }
 
-    async fn check_modified(&mut self, id: &str, plan: &ManifestPlan, object: &mut ObjectState, live: &Value) {
-        let changed_by_others = object.applied_rv.is_some()
-            && resource_version_of(live) != object.applied_rv
-            && matches!(object.result, ApplyResult::Applied { .. });
-        let conforms = drift::conforms(&plan.manifest, live);
-        if plan.strategy.owns_content() && changed_by_others && !conforms {
-            self.on_drift(id, plan, object, DriftKind::Modified).await;
-        } else if conforms && matches!(object.drift, Some(Drift::Reported { .. })) {
-            object.drift = None;
-        }
-    }
-
-    async fn on_drift(&mut self, id: &str, plan: &ManifestPlan, object: &mut ObjectState, what: DriftKind) {
+    /// Writes an object someone else changed or deleted back as the manifest says.
+    async fn correct_drift(&mut self, id: &str, plan: &ManifestPlan, object: &mut ObjectState, what: DriftKind) {
         let name = plan.key.as_ref().map(ToString::to_string).unwrap_or_default();
-        if plan.drift == DriftPolicy::ReportOnly {
-            tracing::warn!(resource_id = %id, object = %name, ?what, "drift: reporting only");
-            object.drift = Some(Drift::Reported { what });
-            return;
-        }
         tracing::warn!(resource_id = %id, object = %name, ?what, "drift: restoring the object");
         self.apply_object(id, plan, object).await;
         if matches!(object.result, ApplyResult::Applied { .. }) {
@@ -718,29 +723,29 @@ impl Reconciler {
     // -----------------------------------------------------------------------------------------
 
     async fn on_retry(&mut self, id: String) {
-        let Some(state) = self.bundles.get(&id) else { return };
-        if state.deleting {
-            self.delete_bundle(&id).await;
-            return;
-        }
-        let Some(mut state) = self.bundles.remove(&id) else { return };
-        if state.hold.as_ref().is_some_and(Hold::on_apply) {
-            self.apply_bundle(&id, state).await;
-            return;
-        }
-        for ordinal in 0..state.objects.len() {
-            if state.objects[ordinal].retry {
-                let plan = state.spec.manifests[ordinal].clone();
-                self.apply_object(&id, &plan, &mut state.objects[ordinal]).await;
+        match decide(self.bundles.get(&id), Event::Retry) {
+            Action::Delete => self.delete_bundle(&id).await,
+            Action::Apply => {
+                if let Some(state) = self.bundles.remove(&id) {
+                    self.apply_bundle(&id, state).await;
+                }
             }
+            Action::ApplyOnly(ordinals) => {
+                let Some(mut state) = self.bundles.remove(&id) else { return };
+                for ordinal in ordinals {
+                    let plan = state.spec.manifests[ordinal].clone();
+                    self.apply_object(&id, &plan, &mut state.objects[ordinal]).await;
+                }
+                self.apply_bundle_tail(&id, state).await;
+            }
+            _ => {}
         }
-        self.apply_bundle_tail(&id, state).await;
     }
 
     async fn apply_bundle_tail(&mut self, id: &str, mut state: BundleState) {
         self.settle_applied(&mut state).await;
         self.save(id, &state).await;
-        let retry = state.objects.iter().any(|o| o.retry) || !state.leftovers.is_empty();
+        let retry = state.phase() == Phase::Retrying;
         if !retry {
             state.attempt = 0;
         }

@@ -24,16 +24,15 @@ impl Reconciler {
         let ids: Vec<String> = self.bundles.keys().cloned().collect();
         tracing::info!(bundles = ids.len(), "plugin policies changed; re-evaluating");
         for id in ids {
-            let Some(state) = self.bundles.get(&id) else { continue };
-            match &state.hold {
-                Some(hold) if hold.on_apply() && !state.deleting => {
+            match decide(self.bundles.get(&id), Event::Policies) {
+                Action::Apply => {
                     if let Some(state) = self.bundles.remove(&id) {
                         self.apply_bundle(&id, state).await;
                     }
                 }
-                Some(_) if state.deleting => self.delete_bundle(&id).await,
-                _ if state.deleting => {}
-                _ => self.refresh_status(&id).await,
+                Action::Delete => self.delete_bundle(&id).await,
+                Action::Record { .. } => self.refresh_status(&id).await,
+                _ => {}
             }
         }
     }

@@ -14,15 +14,14 @@ use serde_json::{Map, Value, json};
 use wasmtime::Engine;
 use wasmtime::component::{Component, Linker};
 
-use maestro_plugins::bindings::maestro::plugin::types::{Context, Operation, Violation};
-use maestro_plugins::calls::{
-    self, BeforeApplyOutcome, BeforeDeleteOutcome, Bounds, CallError, Called, Hook, HookAnswer, HookBundle, Verdict,
-    WarmValidator,
-};
+use maestro_plugins::calls::{self, Bounds, CallError, Called, Hook, HookAnswer, WarmValidator};
 use maestro_plugins::engine::{self, CompileCache};
 use maestro_plugins::host_api::{self, HostState};
 use maestro_plugins::policy::Limits;
 use maestro_plugins::registry::{Loaded, Loader};
+use maestro_plugins::types::{
+    BeforeApplyOutcome, BeforeDeleteOutcome, Context, HookBundle, Operation, PluginViolation as Violation, Verdict,
+};
 use maestro_plugins::{PluginConfig, SUPPORTED_WIT, World};
 
 use super::client::{parse_documents, read_input};
@@ -347,9 +346,7 @@ fn run_validator(prepared: &Prepared, op: OperationArg) -> anyhow::Result<RunOut
 }
 
 fn run_feedback(prepared: &Prepared, desired: Option<&str>) -> anyhow::Result<RunOutput> {
-    use maestro_plugins::bindings::feedback::exports::maestro::plugin::feedback::{
-        HealthState, Value as FeedbackValue,
-    };
+    use maestro_plugins::types::{HealthState, Value as FeedbackValue};
     let live = prepared.documents.first().cloned().unwrap_or(Value::Null);
     let desired = match desired {
         Some(path) => {

@@ -52,49 +52,16 @@ pub(super) fn check_resource_identifier(value: &Value, path: &str, out: &mut Vec
     }
 }
 
-/// The parts of a resource identifier that select manifests.
-#[derive(PartialEq, Eq, Hash)]
-pub(super) struct ResourceRef<'a> {
-    group: &'a str,
-    resource: &'a str,
-    namespace: &'a str,
-    name: &'a str,
-}
-
-impl<'a> ResourceRef<'a> {
-    /// `None` when the identifier is malformed; that is already reported by the field checks.
-    pub(super) fn parse(identifier: &'a Value) -> Option<Self> {
-        let optional = |key: &str| match identifier.get(key) {
-            None | Some(Value::Null) => Some(""),
-            Some(value) => value.as_str(),
-        };
-        Some(Self {
-            group: optional("group")?,
-            resource: non_empty_str(identifier.get("resource"))?,
-            namespace: optional("namespace")?,
-            name: non_empty_str(identifier.get("name"))?,
-        })
-    }
-
-    /// OCM lets name and namespace use '*' wildcards, and resource be "*" for any resource.
-    pub(super) fn matches(&self, key: &ObjectKey) -> bool {
-        self.group == key.group
-            && (self.resource == "*" || self.resource == resource_for_kind(&key.kind))
-            && wildcard_match(self.namespace, key.namespace.as_deref().unwrap_or(""))
-            && wildcard_match(self.name, &key.name)
-    }
-
-    pub(super) fn no_match_message(&self) -> String {
-        format!(
-            "matches no manifest in the bundle: none has group {}, resource {}, namespace {} and \
-             name {}; resource is the lower-case plural of the kind (deployments for Deployment), \
-             and group is empty for the core group",
-            quote(self.group),
-            quote(self.resource),
-            quote(self.namespace),
-            quote(self.name)
-        )
-    }
+pub(super) fn no_match_message(identifier: &Identifier) -> String {
+    format!(
+        "matches no manifest in the bundle: none has group {}, resource {}, namespace {} and \
+         name {}; resource is the lower-case plural of the kind (deployments for Deployment), \
+         and group is empty for the core group",
+        quote(&identifier.group),
+        quote(&identifier.resource),
+        quote(&identifier.namespace),
+        quote(&identifier.name)
+    )
 }
 
 pub(super) fn check_feedback_rules(value: &Value, path: &str, out: &mut Vec<Violation>) {

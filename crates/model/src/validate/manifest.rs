@@ -76,14 +76,6 @@ pub(super) fn check_api_version(value: Option<&Value>, path: &str, out: &mut Vec
     }
 }
 
-/// Splits `group/version`; the group is `None` for the core group, written as a bare version.
-pub(super) fn split_api_version(api_version: &str) -> (Option<&str>, &str) {
-    match api_version.split_once('/') {
-        Some((group, version)) => (Some(group), version),
-        None => (None, api_version),
-    }
-}
-
 /// Accepts Kubernetes-style versions (v1, v1beta1) and the other CRD version names Kubernetes
 /// allows (v1alpha, v1-preview), but insists on a leading `v` and digit so that a group typed
 /// without its version (`"apps"`) is caught rather than read as version "apps" of the core group.
@@ -331,45 +323,4 @@ pub(super) fn key_name_problem(name: &str) -> Option<String> {
 
 pub(super) fn label_value_problem(value: &str) -> Option<String> {
     if value.is_empty() { None } else { key_name_problem(value) }
-}
-
-/// Identity of a manifest, or `None` when its apiVersion, kind or name is missing or not a
-/// non-empty string (such a manifest also fails validation, so it has no identity to compare).
-pub fn object_key(manifest: &Value) -> Option<ObjectKey> {
-    let api_version = non_empty_str(manifest.get("apiVersion"))?;
-    let kind = non_empty_str(manifest.get("kind"))?;
-    let metadata = manifest.get("metadata")?;
-    let name = non_empty_str(metadata.get("name"))?;
-    let namespace = non_empty_str(metadata.get("namespace")).map(str::to_owned);
-    let (group, version) = split_api_version(api_version);
-    Some(ObjectKey {
-        group: group.unwrap_or("").to_owned(),
-        version: version.to_owned(),
-        kind: kind.to_owned(),
-        namespace,
-        name: name.to_owned(),
-    })
-}
-
-/// Lower-case plural resource name for a kind, as Kubernetes names them (Deployment ->
-/// deployments, NetworkPolicy -> networkpolicies, Ingress -> ingresses, Endpoints -> endpoints).
-///
-/// A guess: the true name is whatever the API's discovery (or a CRD's `plural`) says, and the hub
-/// has no cluster to ask. English plural rules get built-in kinds and almost all CRDs right.
-pub fn resource_for_kind(kind: &str) -> String {
-    const ALREADY_PLURAL: &[&str] = &["endpoints"];
-    let lower = kind.to_ascii_lowercase();
-    if lower.is_empty() || ALREADY_PLURAL.contains(&lower.as_str()) {
-        return lower;
-    }
-    if ["s", "x", "z", "ch", "sh"].iter().any(|end| lower.ends_with(end)) {
-        return format!("{lower}es");
-    }
-    if let Some(stem) = lower.strip_suffix('y') {
-        let after_vowel = stem.ends_with(['a', 'e', 'i', 'o', 'u']);
-        if !after_vowel && !stem.is_empty() {
-            return format!("{stem}ies");
-        }
-    }
-    format!("{lower}s")
 }

@@ -18,16 +18,19 @@ mod manifest;
 mod tests;
 
 use std::collections::HashMap;
-use std::fmt;
 use std::io;
 
 use serde_json::{Map, Value};
 
+use crate::config::{DeletePolicy, DriftPolicy, Identifier, UpdateStrategy};
+use crate::object::split_api_version;
+/// Re-exported where callers have always found them.
+pub use crate::object::{ObjectKey, object_key, resource_for_kind};
 pub use config::validate_manifest_config;
 use config::*;
 pub use delete_option::validate_delete_option;
 use manifest::*;
-pub use manifest::{object_key, resource_for_kind, validate_labels, validate_manifest, validate_name};
+pub use manifest::{validate_labels, validate_manifest, validate_name};
 
 /// One problem in a request body. `field` is a path such as `manifests[1].metadata.name`
 /// or `manifest_configs[0].updateStrategy.type`; `message` says what is wrong and what is allowed.
@@ -60,32 +63,6 @@ impl Default for Limits {
     }
 }
 
-/// Identity of a manifest for duplicate detection and for the agent: (group, version, kind,
-/// namespace, name). `group` is empty for the core group; `namespace` is `None` when the manifest
-/// names none (an empty string counts as none, as it does for Kubernetes).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct ObjectKey {
-    pub group: String,
-    pub version: String,
-    pub kind: String,
-    pub namespace: Option<String>,
-    pub name: String,
-}
-
-impl fmt::Display for ObjectKey {
-    /// Reads like kubectl's `kind.group namespace/name`, which is what operators recognise in logs.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.kind)?;
-        if !self.group.is_empty() {
-            write!(f, ".{}", self.group)?;
-        }
-        match &self.namespace {
-            Some(namespace) => write!(f, " {namespace}/{}", self.name),
-            None => write!(f, " {}", self.name),
-        }
-    }
-}
-
 const KIB: usize = 1024;
 const MIB: usize = 1024 * KIB;
 
@@ -96,7 +73,7 @@ const DELETE_OPTION: &str = "delete_option";
 
 /// `driftPolicy` is ours (OCM has none): `Correct` (the default) or `ReportOnly`.
 const CONFIG_FIELDS: &[&str] = &["resourceIdentifier", "feedbackRules", "updateStrategy", "driftPolicy"];
-const DRIFT_POLICIES: &[&str] = &["Correct", "ReportOnly"];
+const DRIFT_POLICIES: &[&str] = DriftPolicy::NAMES;
 const IDENTIFIER_FIELDS: &[&str] = &["group", "resource", "name", "namespace"];
 const FEEDBACK_RULE_FIELDS: &[&str] = &["type", "jsonPaths"];
 const JSON_PATH_FIELDS: &[&str] = &["name", "path", "version"];
@@ -109,9 +86,9 @@ const JSON_PATHS: &str = "JSONPaths";
 const WELL_KNOWN_STATUS: &str = "WellKnownStatus";
 const FEEDBACK_TYPES: &[&str] = &[JSON_PATHS, WELL_KNOWN_STATUS];
 const SERVER_SIDE_APPLY: &str = "ServerSideApply";
-const UPDATE_STRATEGY_TYPES: &[&str] = &[SERVER_SIDE_APPLY, "Update", "CreateOnly", "ReadOnly"];
+const UPDATE_STRATEGY_TYPES: &[&str] = UpdateStrategy::TYPES;
 const SELECTIVELY_ORPHAN: &str = "SelectivelyOrphan";
-const PROPAGATION_POLICIES: &[&str] = &["Foreground", "Orphan", SELECTIVELY_ORPHAN];
+const PROPAGATION_POLICIES: &[&str] = DeletePolicy::PROPAGATIONS;
 
 /// Kubernetes caps field manager names at this many characters.
 const MAX_FIELD_MANAGER: usize = 128;
@@ -197,16 +174,17 @@ fn check_duplicate_manifests(manifests: &[Value], out: &mut Vec<Violation>) {
 /// manifest is almost always a typo in its identifier, and would otherwise be silently ignored.
 fn check_manifest_configs(manifests: &[Value], configs: &[Value], out: &mut Vec<Violation>) {
     let keys: Vec<ObjectKey> = manifests.iter().filter_map(object_key).collect();
-    let mut first_seen: HashMap<ResourceRef<'_>, usize> = HashMap::new();
+    let mut first_seen: HashMap<Identifier, usize> = HashMap::new();
     for (i, config) in configs.iter().enumerate() {
         let path = item(MANIFEST_CONFIGS, i);
         validate_manifest_config(config, &path, out);
-        let Some(target) = config.get("resourceIdentifier").and_then(ResourceRef::parse) else {
+        // Malformed identifiers are reported by the field checks above.
+        let Some(target) = config.get("resourceIdentifier").and_then(Identifier::parse) else {
             continue;
         };
         let field_path = field(&path, "resourceIdentifier");
-        if !keys.iter().any(|key| target.matches(key)) {
-            push(out, &field_path, target.no_match_message());
+        if !keys.iter().any(|key| target.matches(key, None)) {
+            push(out, &field_path, no_match_message(&target));
         }
         if let Some(&earlier) = first_seen.get(&target) {
             push(
@@ -230,10 +208,6 @@ fn push(out: &mut Vec<Violation>, field: impl Into<String>, message: impl Into<S
 /// `null` is how JSON clients (and YAML's empty value) say "not set", so it counts as absent.
 fn present(value: &Value) -> Option<&Value> {
     (!value.is_null()).then_some(value)
-}
-
-fn non_empty_str(value: Option<&Value>) -> Option<&str> {
-    value.and_then(Value::as_str).filter(|s| !s.is_empty())
 }
 
 /// A required, non-empty string; `expected` describes what is allowed, for the message.
@@ -345,29 +319,6 @@ fn edit_distance(a: &[char], b: &[char]) -> usize {
         previous = current;
     }
     previous[b.len()]
-}
-
-/// OCM-style glob: '*' stands for any run of characters, everything else matches itself.
-fn wildcard_match(pattern: &str, text: &str) -> bool {
-    let (pattern, text): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
-    let (mut p, mut t) = (0, 0);
-    let mut backtrack: Option<(usize, usize)> = None;
-    while t < text.len() {
-        if p < pattern.len() && pattern[p] == '*' {
-            backtrack = Some((p, t));
-            p += 1;
-        } else if p < pattern.len() && pattern[p] == text[t] {
-            p += 1;
-            t += 1;
-        } else if let Some((star, matched)) = backtrack {
-            p = star + 1;
-            t = matched + 1;
-            backtrack = Some((star, matched + 1));
-        } else {
-            return false;
-        }
-    }
-    pattern[p..].iter().all(|c| *c == '*')
 }
 
 fn is_lower_alnum(c: char) -> bool {

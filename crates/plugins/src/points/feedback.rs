@@ -1,5 +1,6 @@
 //! Status feedback (world `status-feedback`): values in order, the worst health.
 
+use crate::types::Health;
 use crate::*;
 
 impl PluginRuntime {
@@ -41,29 +42,9 @@ impl PluginRuntime {
     }
 }
 
-fn health_rank(state: HealthState) -> u8 {
-    match state {
-        HealthState::Healthy => 0,
-        HealthState::Unknown => 1,
-        HealthState::Progressing => 2,
-        HealthState::Degraded => 3,
-        HealthState::Failed => 4,
-    }
-}
-
-fn worst<H: HasState>(a: Option<H>, b: Option<H>) -> Option<H> {
+fn worst(a: Option<Health>, b: Option<Health>) -> Option<Health> {
     match (a, b) {
-        (Some(a), Some(b)) => Some(if health_rank(b.state()) > health_rank(a.state()) { b } else { a }),
+        (Some(a), Some(b)) => Some(if b.state.rank() > a.state.rank() { b } else { a }),
         (a, b) => a.or(b),
-    }
-}
-
-trait HasState {
-    fn state(&self) -> HealthState;
-}
-
-impl HasState for bindings::feedback::exports::maestro::plugin::feedback::Health {
-    fn state(&self) -> HealthState {
-        self.state
     }
 }

@@ -17,8 +17,7 @@ impl PluginRuntime {
                     Err(err) => Err(err),
                     Ok(()) => {
                         self.run_step(step, World::Validator, subject, verdict_label, |engine, loaded, bounds| {
-                            let called =
-                                calls::validate(engine, loaded, &ctx, op.into(), &text, &step.settings, bounds);
+                            let called = calls::validate(engine, loaded, &ctx, op, &text, &step.settings, bounds);
                             Called { result: called.result.and_then(parse_mutation), memory_peak: called.memory_peak }
                         })
                     }
@@ -41,15 +40,15 @@ fn verdict_label(verdict: &ParsedVerdict) -> &'static str {
 /// A verdict whose mutation was checked to be a JSON object.
 enum ParsedVerdict {
     Allow,
-    Deny(Vec<bindings::maestro::plugin::types::Violation>),
+    Deny(Vec<types::PluginViolation>),
     Mutate(Value),
 }
 
-fn parse_mutation(verdict: calls::Verdict) -> Result<ParsedVerdict, CallError> {
+fn parse_mutation(verdict: types::Verdict) -> Result<ParsedVerdict, CallError> {
     Ok(match verdict {
-        calls::Verdict::Allow => ParsedVerdict::Allow,
-        calls::Verdict::Deny(violations) => ParsedVerdict::Deny(violations),
-        calls::Verdict::Mutate(json) => match serde_json::from_str::<Value>(&json) {
+        types::Verdict::Allow => ParsedVerdict::Allow,
+        types::Verdict::Deny(violations) => ParsedVerdict::Deny(violations),
+        types::Verdict::Mutate(json) => match serde_json::from_str::<Value>(&json) {
             Ok(value @ Value::Object(_)) => ParsedVerdict::Mutate(value),
             Ok(_) => return Err(CallError::BadResult("a mutation that is not a JSON object".into())),
             Err(err) => return Err(CallError::BadResult(format!("a mutation that is not JSON ({err})"))),
@@ -116,8 +115,8 @@ mod tests {
 
     #[test]
     fn a_mutation_must_be_a_json_object() {
-        assert!(matches!(parse_mutation(calls::Verdict::Mutate("{\"a\":1}".into())), Ok(ParsedVerdict::Mutate(_))));
-        assert!(matches!(parse_mutation(calls::Verdict::Mutate("{not json".into())), Err(CallError::BadResult(_))));
-        assert!(matches!(parse_mutation(calls::Verdict::Mutate("[1]".into())), Err(CallError::BadResult(_))));
+        assert!(matches!(parse_mutation(types::Verdict::Mutate("{\"a\":1}".into())), Ok(ParsedVerdict::Mutate(_))));
+        assert!(matches!(parse_mutation(types::Verdict::Mutate("{not json".into())), Err(CallError::BadResult(_))));
+        assert!(matches!(parse_mutation(types::Verdict::Mutate("[1]".into())), Err(CallError::BadResult(_))));
     }
 }
