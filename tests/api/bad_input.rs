@@ -10,6 +10,7 @@ on_both_databases!(
     unknown_fields_are_refused_but_read_only_ones_are_ignored,
     unknown_ids_and_routes_answer_in_the_error_shape,
     the_operation_id_links_a_reply_to_the_log,
+    nul_characters_are_refused_before_they_reach_the_database,
 );
 
 async fn malformed_bodies_are_refused_with_the_reason(hub: &TestHub) {
@@ -84,6 +85,32 @@ async fn the_operation_id_links_a_reply_to_the_log(hub: &TestHub) {
     assert_eq!(reply.headers.get("x-operation-id").and_then(|v| v.to_str().ok()), Some("op-1234"));
     let fresh = hub.get("/api/maestro/v1/consumers").await;
     assert!(fresh.headers.get("x-operation-id").is_some(), "every reply carries one");
+}
+
+/// PostgreSQL cannot hold a NUL in text or `jsonb`: it would answer 500. Refused as 400, on
+/// both databases alike, whether in the path, a query parameter or a body.
+async fn nul_characters_are_refused_before_they_reach_the_database(hub: &TestHub) {
+    consumer(hub, "c1", json!({"env": "prod"})).await;
+    for path in [
+        "/api/maestro/v1/consumers/%00",
+        "/api/maestro/v1/resource-bundles/a%00b",
+        "/api/maestro/v1/consumers?search=name%3D%27c%001%27",
+        "/api/maestro/v1/resources?search=%00",
+    ] {
+        let reply = hub.get(path).await;
+        assert_error(&reply, 400, 21);
+        assert!(reply.body["reason"].as_str().unwrap_or("").contains("NUL"), "{path}: {}", reply.body);
+    }
+    let labelled = hub.post("/api/maestro/v1/consumers", &json!({"name": "c2", "labels": {"env": "a\u{0}b"}})).await;
+    assert_error(&labelled, 400, 8);
+    assert_eq!(error_fields(&labelled), vec!["labels.env"]);
+    let manifest = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x", "namespace": "d"},
+                          "data": {"k": "\u{0}"}});
+    let bundle = hub.post("/api/maestro/v1/resources", &json!({"consumer_name": "c1", "manifest": manifest})).await;
+    assert_error(&bundle, 400, 8);
+    assert_eq!(error_fields(&bundle), vec!["manifest.data.k"]);
+    assert_eq!(hub.get("/api/maestro/v1/consumers").await.body["total"], 1, "nothing was stored");
+    assert_eq!(hub.get("/api/maestro/v1/resources").await.body["total"], 0);
 }
 
 #[tokio::test]

@@ -70,7 +70,8 @@ pub fn applied_status(ready_replicas: i64) -> ManifestBundleStatus {
     }
 }
 
-fn deleted_status() -> ManifestBundleStatus {
+/// A bundle's status once its objects are gone.
+pub fn deleted_status() -> ManifestBundleStatus {
     ManifestBundleStatus {
         conditions: vec![json!({"type": "Deleted", "status": "True", "reason": "ManifestsDeleted"})],
         ..Default::default()

@@ -108,3 +108,66 @@ async fn bad_agent_events_are_counted_and_dropped_and_the_hub_keeps_serving() {
     agent.stop().await;
     hub.stop().await;
 }
+
+/// A sequence id that claims the wall-clock time `ms_from_now` away (agents use milliseconds
+/// since the epoch `<< 22`).
+fn sequence_at(ms_from_now: i64) -> u64 {
+    let ms = chrono::Utc::now().timestamp_millis() + ms_from_now;
+    u64::try_from(ms).expect("after the epoch") << 22
+}
+
+fn ready(shown: &maestro_tests::Reply) -> serde_json::Value {
+    shown.body["status"]["ContentStatus"]["readyReplicas"].clone()
+}
+
+/// Ordering data comes from agents: a forged sequence id, a clock that ran ahead, or a status
+/// without one must not stop later statuses or the delete of the bundle.
+async fn ordering_data_cannot_freeze_a_bundle(backend: Backend) {
+    let source = unique_source();
+    let hub = TestHub::start_with_transport(backend, transport_on(MOSQUITTO, &source)).await;
+    consumer(&hub, "c1").await;
+    // No agent but this link, so every status the hub holds is one sent here.
+    let link = raw_link(&source, "c1").await;
+    let id = create_resource(&hub, "c1", "web").await;
+    let path = format!("/api/maestro/v1/resources/{id}");
+
+    // The largest id there is, then one 40 s ahead of the clock: the first is bounded by the
+    // hub's clock, so the second is still newer.
+    link.publish_status(&status(&id, 1, u64::MAX, &applied_status(1))).await.unwrap();
+    hub.wait_for(&path, "the forged status", |r| ready(r) == 1).await;
+    link.publish_status(&status(&id, 1, sequence_at(40_000), &applied_status(2))).await.unwrap();
+    hub.wait_for(&path, "a status after the forged one", |r| ready(r) == 2).await;
+
+    // A new version starts a new order: its first status counts though the clock is back to now.
+    let current = hub.get(&path).await;
+    let manifest = current.body["manifest"].clone();
+    assert_eq!(hub.put(&path, &json!({"version": 1, "manifest": manifest})).await.status, 200);
+    link.publish_status(&status(&id, 2, sequence_at(0), &applied_status(3))).await.unwrap();
+    hub.wait_for(&path, "the first status of version 2", |r| ready(r) == 3).await;
+
+    // A status without a sequence id never replaces one that has it.
+    let mut unordered = wire::status_event("c1-work-agent", &status(&id, 2, 0, &applied_status(4)));
+    unordered.remove_extension("sequenceid");
+    link.send(unordered).await.unwrap();
+    wait_dropped(&hub, "stale sequence id").await;
+    assert_eq!(ready(&hub.get(&path).await), 3);
+
+    // The objects are gone: the bundle is purged whatever the sequence id says.
+    assert_eq!(hub.delete(&path).await.status, 204);
+    let deleted = maestro_tests::agent::deleted_status();
+    link.publish_status(&status(&id, 2, 1, &deleted)).await.unwrap();
+    hub.wait_for(&path, "the purge", |r| r.status == 404).await;
+    assert_eq!(hub.delete("/api/maestro/v1/consumers/c1").await.status, 204, "nothing holds the consumer");
+    link.close().await;
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ordering_data_cannot_freeze_a_bundle_on_sqlite() {
+    ordering_data_cannot_freeze_a_bundle(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ordering_data_cannot_freeze_a_bundle_on_postgres() {
+    ordering_data_cannot_freeze_a_bundle(Backend::Postgres).await;
+}

@@ -6,6 +6,18 @@
 //! A status is recorded only if it is about the bundle's current version and newer than the
 //! stored one. The write is conditional on the status read, so two hubs recording statuses of
 //! one bundle at once cannot put an older one over a newer one.
+//!
+//! Ordering data comes from agents and must never freeze a bundle:
+//! - statuses are ordered within one bundle version; the first status of a new version is
+//!   newer than anything stored for an older one;
+//! - a sequence id is wall-clock milliseconds `<< 22`; what one may claim is bounded by the
+//!   hub's clock plus [`SEQUENCE_AHEAD`], and the stored id is clamped there. A forged
+//!   `2^63-1`, or an agent whose clock ran ahead and was then set back, therefore delays that
+//!   bundle's later statuses by at most [`SEQUENCE_AHEAD`]; the price is that an agent more
+//!   than that ahead loses the order of two statuses that reach the hub out of order;
+//! - a status without a sequence id is older than any with one (of the same version);
+//! - a `Deleted` status of the current version of a deleting bundle purges it whatever its
+//!   sequence id: the objects are gone, and a consumer must not stay undeletable over ordering.
 
 use serde_json::{Value, json};
 
@@ -46,9 +58,43 @@ struct Current {
 
 const ATTEMPTS: usize = 5;
 
-fn stored_sequence(status: Option<&str>) -> Option<u64> {
+/// How far ahead of the hub's clock a sequence id may claim to be (see the module doc).
+pub const SEQUENCE_AHEAD: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The low bits of a sequence id that are not milliseconds.
+const SEQUENCE_SHIFT: u32 = 22;
+
+/// The largest sequence id a status may carry when received at `now_ms` (the hub's clock).
+fn sequence_ceiling(now_ms: i64) -> u64 {
+    let ahead = u64::try_from(SEQUENCE_AHEAD.as_millis()).unwrap_or(u64::MAX);
+    let ms = u64::try_from(now_ms).unwrap_or(0).saturating_add(ahead);
+    ms.checked_shl(SEQUENCE_SHIFT)
+        .filter(|v| v >> SEQUENCE_SHIFT == ms)
+        .map_or(u64::MAX, |v| v | ((1 << SEQUENCE_SHIFT) - 1))
+}
+
+/// The order of the stored status: the version it describes and its (clamped) sequence id.
+struct StoredOrder {
+    version: Option<i64>,
+    sequence: Option<u64>,
+}
+
+fn stored_order(status: Option<&str>) -> Option<StoredOrder> {
     let status: Value = serde_json::from_str(status?).ok()?;
-    status.get("SequenceID")?.as_str()?.parse().ok()
+    Some(StoredOrder {
+        version: status.get("ObservedVersion").and_then(Value::as_i64),
+        sequence: status.get("SequenceID").and_then(Value::as_str).and_then(|s| s.parse().ok()),
+    })
+}
+
+/// Whether a status of `version` with `sequence` comes after the stored one.
+fn comes_after(stored: Option<&StoredOrder>, version: i64, sequence: Option<u64>) -> bool {
+    let Some(stored) = stored.filter(|s| s.version == Some(version)) else { return true };
+    match (stored.sequence, sequence) {
+        (None, _) => true,
+        (Some(_), None) => false,
+        (Some(old), Some(new)) => new > old,
+    }
 }
 
 impl Store {
@@ -66,11 +112,6 @@ impl Store {
             if current.version != report.resource_version {
                 return Ok(StatusOutcome::Dropped("status of another version"));
             }
-            if let (Some(stored), Some(new)) = (stored_sequence(current.status.as_deref()), report.sequence_id)
-                && new <= stored
-            {
-                return Ok(StatusOutcome::Dropped("stale sequence id"));
-            }
             if report.deleted && current.deleting {
                 return Ok(if self.purge_bundle(report.resource_id).await? {
                     self.announce_status(report.resource_id);
@@ -79,9 +120,15 @@ impl Store {
                     StatusOutcome::Dropped("already purged")
                 });
             }
+            let stored = stored_order(current.status.as_deref());
+            let ceiling = sequence_ceiling(chrono::Utc::now().timestamp_millis());
+            let sequence = report.sequence_id.map(|s| s.min(ceiling));
+            if !comes_after(stored.as_ref(), report.resource_version, sequence) {
+                return Ok(StatusOutcome::Dropped("stale sequence id"));
+            }
             let status = json!({
                 "ObservedVersion": report.resource_version,
-                "SequenceID": report.sequence_id.map(|s| s.to_string()),
+                "SequenceID": sequence.map(|s| s.to_string()),
                 "statusHash": report.status_hash,
                 "conditions": report.conditions,
                 "resourceStatus": report.resource_status,
@@ -135,5 +182,42 @@ impl Store {
                 Some((id, status.get("statusHash")?.as_str()?.to_string()))
             })
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored(version: i64, sequence: Option<u64>) -> StoredOrder {
+        StoredOrder { version: Some(version), sequence }
+    }
+
+    #[test]
+    fn statuses_are_ordered_within_a_version_and_a_new_version_starts_afresh() {
+        assert!(comes_after(None, 1, Some(5)));
+        assert!(comes_after(Some(&stored(1, Some(5))), 1, Some(6)));
+        assert!(!comes_after(Some(&stored(1, Some(5))), 1, Some(5)));
+        assert!(!comes_after(Some(&stored(1, Some(u64::MAX))), 1, Some(6)));
+        assert!(comes_after(Some(&stored(1, Some(u64::MAX))), 2, Some(6)), "a new version resets the order");
+    }
+
+    #[test]
+    fn a_status_without_a_sequence_id_never_replaces_one_with_it() {
+        assert!(!comes_after(Some(&stored(1, Some(5))), 1, None));
+        assert!(comes_after(Some(&stored(1, None)), 1, None));
+        assert!(comes_after(Some(&stored(1, None)), 1, Some(1)));
+        assert!(comes_after(Some(&stored(1, Some(5))), 2, None));
+    }
+
+    #[test]
+    fn a_sequence_id_claims_at_most_the_hubs_clock_plus_the_allowance() {
+        let now_ms = 1_780_000_000_000;
+        let ceiling = sequence_ceiling(now_ms);
+        let allowance = SEQUENCE_AHEAD.as_millis() as u64;
+        assert_eq!(ceiling >> SEQUENCE_SHIFT, now_ms as u64 + allowance);
+        assert!(((now_ms as u64 + allowance) << SEQUENCE_SHIFT) <= ceiling);
+        assert!(((now_ms as u64 + allowance + 1) << SEQUENCE_SHIFT) > ceiling);
+        assert_eq!(sequence_ceiling(i64::MAX), u64::MAX, "no overflow");
     }
 }

@@ -69,10 +69,41 @@ pub fn parse<T: RequestBody>(bytes: &[u8]) -> Result<T, ApiError> {
     for key in T::READ_ONLY {
         object.remove(*key);
     }
+    if let Some(field) = nul_field(&value, "") {
+        let message = "contains a NUL character (\\u0000), which no stored text may hold".to_string();
+        return Err(ApiError::invalid(T::WHAT, vec![maestro_model::validate::Violation { field, message }]));
+    }
     serde_path_to_error::deserialize(value).map_err(|err| {
         let path = err.path().to_string();
         let message = err.into_inner().to_string();
         let field = if path == "." { "body".to_string() } else { path };
         ApiError::invalid(T::WHAT, vec![maestro_model::validate::Violation { field, message }])
     })
+}
+
+/// The path of the first key or string holding a NUL (PostgreSQL cannot store one in text or
+/// `jsonb`; SQLite could, so refusing it here keeps both databases alike).
+fn nul_field(value: &Value, path: &str) -> Option<String> {
+    match value {
+        Value::String(text) => text.contains('\0').then(|| path.to_string()),
+        Value::Array(items) => items.iter().enumerate().find_map(|(i, item)| nul_field(item, &format!("{path}[{i}]"))),
+        Value::Object(fields) => fields.iter().find_map(|(key, item)| {
+            let here = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
+            if key.contains('\0') { Some(here) } else { nul_field(item, &here) }
+        }),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_nul_anywhere_in_a_body_is_found_with_its_path() {
+        assert_eq!(nul_field(&json!({"a": {"b": ["x", "y\u{0}"]}}), ""), Some("a.b[1]".into()));
+        assert_eq!(nul_field(&json!({"k\u{0}": 1}), ""), Some("k\u{0}".into()));
+        assert_eq!(nul_field(&json!({"a": "\\u0000 is only text"}), ""), None);
+    }
 }

@@ -89,6 +89,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/metrics", get(ops::metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn(refuse_nul))
         .layer(middleware::from_fn_with_state(state.metrics.clone(), crate::metrics::track_http))
         .layer(middleware::from_fn_with_state(state.clone(), operation))
         .layer(DefaultBodyLimit::max(state.limits.max_body_bytes))
@@ -130,6 +131,26 @@ async fn operation(State(state): State<ApiState>, request: Request, next: Next) 
         response.headers_mut().insert("x-operation-id", value);
     }
     response
+}
+
+/// Refuses a NUL (`%00`) in the path or the query before any handler: no id, name or search
+/// can hold one, and PostgreSQL would answer it with an error rather than "not found".
+async fn refuse_nul(request: Request, next: Next) -> Response {
+    let uri = request.uri();
+    let where_ = if uri.path().contains("%00") {
+        Some("path")
+    } else if uri.query().is_some_and(|q| q.contains("%00")) {
+        Some("query")
+    } else {
+        None
+    };
+    match where_ {
+        Some(part) => ApiError::bad_request(format!(
+            "the request's {part} holds a NUL character (%00), which no id, name or search may contain"
+        ))
+        .into_response(),
+        None => next.run(request).await,
+    }
 }
 
 async fn not_found(request: Request) -> ApiError {
