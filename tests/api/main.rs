@@ -5,6 +5,7 @@ mod auth;
 mod bad_input;
 mod bundles;
 mod consumers;
+mod deletes;
 mod lists;
 mod ops;
 mod resources;

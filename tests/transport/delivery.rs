@@ -157,3 +157,21 @@ async fn the_status_feed_follows_recorded_statuses_on_sqlite() {
 async fn the_status_feed_follows_recorded_statuses_on_postgres() {
     the_status_feed_names_each_bundle_whose_status_is_recorded_or_purged(Backend::Postgres).await;
 }
+
+/// A forced delete does not wait for the agent, but still tells it: the row goes at once and
+/// the agent deletes the objects when the event reaches it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forced_delete_still_reaches_the_agent() {
+    let source = unique_source();
+    let hub = TestHub::start_with_transport(Backend::Postgres, transport_on(MOSQUITTO, &source)).await;
+    consumer(&hub, "cluster1").await;
+    let agent = TestAgent::start(MOSQUITTO, &source, "cluster1").await;
+    let id = create_resource(&hub, "cluster1", "web").await;
+    agent.wait_for("the created resource", |s| s.applied.contains_key(&id)).await;
+    let path = format!("/api/maestro/v1/resources/{id}");
+    assert_eq!(hub.delete(&format!("{path}?force=true")).await.status, 204);
+    assert_eq!(hub.get(&path).await.status, 404, "gone without waiting for the agent");
+    agent.wait_for("the delete", |s| s.applied.get(&id).is_some_and(|a| a.deleted)).await;
+    agent.stop().await;
+    hub.stop().await;
+}

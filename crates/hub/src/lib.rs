@@ -68,6 +68,8 @@ pub struct RunningHub {
     transport: Option<Transport>,
     /// Reloads the stored plugin policies when another hub changes them.
     policy_sync: Option<JoinHandle<()>>,
+    /// Force-deletes deletes no agent confirmed in time (`--stale-delete-after`).
+    stale_sweep: Option<JoinHandle<()>>,
 }
 
 impl RunningHub {
@@ -86,16 +88,20 @@ impl RunningHub {
         self.transport.as_ref()
     }
 
+    fn stop_background(&mut self) {
+        for task in [self.policy_sync.take(), self.stale_sweep.take()].into_iter().flatten() {
+            task.abort();
+        }
+    }
+
     /// Stops accepting, lets requests in flight finish, stops the transport (rows not yet
     /// dispatched stay queued), then closes the database pool.
     pub async fn shutdown(mut self) -> std::io::Result<()> {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+        self.stop_background();
         let served = self.task.await.unwrap_or_else(|join| Err(std::io::Error::other(join)));
-        if let Some(sync) = self.policy_sync.take() {
-            sync.abort();
-        }
         if let Some(transport) = self.transport.take() {
             transport.shutdown().await;
         }
@@ -111,9 +117,7 @@ impl RunningHub {
         };
         match failed {
             Some(served) => {
-                if let Some(sync) = self.policy_sync.take() {
-                    sync.abort();
-                }
+                self.stop_background();
                 if let Some(transport) = self.transport.take() {
                     transport.shutdown().await;
                 }
@@ -168,7 +172,10 @@ pub async fn start_with_transport(
         Some(transport) => Some(Transport::start(&transport, store.clone(), metrics.transport.clone(), codecs).await?),
         None => None,
     };
-    let services = Services::new(store.clone(), plugins.clone(), config.limits.manifests.clone());
+    let services =
+        Services::new(store.clone(), plugins.clone(), config.limits.manifests.clone(), metrics.force_deletes.clone());
+    let stale_sweep =
+        config.limits.stale_delete_after.map(|after| tokio::spawn(retire_stale_deletes(services.clone(), after)));
     let state = ApiState {
         services: services.clone(),
         store: store.clone(),
@@ -188,7 +195,22 @@ pub async fn start_with_transport(
             .await
     });
     tracing::info!(%addr, database = %redact_url(&config.database_url), "hub serving /api/maestro/v1");
-    Ok(RunningHub { addr, store, services, stop: Some(stop), task, transport, policy_sync })
+    Ok(RunningHub { addr, store, services, stop: Some(stop), task, transport, policy_sync, stale_sweep })
+}
+
+/// Force-deletes bundles whose delete no agent confirmed within `after`, looking a few times
+/// per `after` (at least every second, at most every minute): a timer, because what makes a
+/// delete stale is time passing, which no notification announces.
+async fn retire_stale_deletes(services: Services, after: Duration) {
+    let every = (after / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
+    loop {
+        match services.bundles.retire_stale_deletes(after).await {
+            Ok(0) => {}
+            Ok(retired) => tracing::warn!(retired, ?after, "stale deletes retired"),
+            Err(err) => tracing::warn!(error = %err, "cannot retire stale deletes; will try again"),
+        }
+        tokio::time::sleep(every).await;
+    }
 }
 
 /// How often a hub re-reads the stored policies when no notification comes: the fallback for

@@ -41,6 +41,8 @@ pub struct Metrics {
     db_connections: Family<PoolLabels, Gauge>,
     /// Shared with the transport, which updates it.
     pub transport: crate::transport::metrics::TransportMetrics,
+    /// Shared with the bundle service, which counts force deletes.
+    pub force_deletes: crate::service::ForceDeletes,
 }
 
 fn latency_histogram() -> Histogram {
@@ -72,7 +74,9 @@ impl Default for Metrics {
         );
         let transport = crate::transport::metrics::TransportMetrics::default();
         transport.register(&mut registry);
-        Metrics { registry, http_requests, http_duration, db_connections, transport }
+        let force_deletes = crate::service::ForceDeletes::default();
+        force_deletes.register(&mut registry);
+        Metrics { registry, http_requests, http_duration, db_connections, transport, force_deletes }
     }
 }
 

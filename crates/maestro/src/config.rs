@@ -100,6 +100,10 @@ pub struct ServerArgs {
     /// A request still running after this answers 503.
     #[arg(long, env = "MAESTRO_REQUEST_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
     pub request_timeout: Duration,
+    /// Force-delete a bundle whose delete no agent confirmed for this long (e.g. `1h`): the
+    /// way out of deletes whose cluster is gone for good. Never when unset.
+    #[arg(long, env = "MAESTRO_STALE_DELETE_AFTER", value_parser = humantime::parse_duration)]
+    pub stale_delete_after: Option<Duration>,
     /// File of accepted bearer tokens, one per line ('#' comments). Turns authentication on.
     #[arg(long, env = "MAESTRO_AUTH_TOKEN_FILE")]
     pub auth_token_file: Option<PathBuf>,
@@ -226,6 +230,7 @@ impl ServerArgs {
                 max_page_size: self.max_page_size,
                 max_body_bytes: self.max_body_bytes,
                 request_timeout: self.request_timeout,
+                stale_delete_after: self.stale_delete_after,
                 manifests: maestro_model::validate::Limits {
                     max_manifest_bytes: self.max_manifest_bytes,
                     max_manifests: self.max_manifests,

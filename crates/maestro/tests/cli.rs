@@ -206,6 +206,13 @@ async fn a_bare_manifest_is_created_then_applied_updated_then_unchanged() -> any
     assert!(deleted.contains("marked for deletion"), "{deleted}");
     let table = hub.maestro(&["resource", "get", id]).await?.ok().stdout;
     assert_eq!(row(&table, id)[5], "Deleting");
+
+    // No agent will confirm: the consumer is held until the delete is forced.
+    hub.maestro(&["consumer", "delete", "c1"]).await?.failed();
+    let forced = hub.maestro(&["resource", "delete", id, "--force"]).await?.ok().stdout;
+    assert!(forced.contains("deleted without waiting for its agent"), "{forced}");
+    hub.maestro(&["resource", "get", id]).await?.failed();
+    hub.maestro(&["consumer", "delete", "c1"]).await?.ok();
     hub.stop().await
 }
 

@@ -315,6 +315,30 @@ impl Store {
         }
     }
 
+    /// A force delete: the bundle leaves the store now, deleting or not, without its agent's
+    /// confirmation, and a delete event is queued in the same statement, so a connected agent
+    /// still deletes the objects (one that comes back later learns it from its resync).
+    pub async fn force_delete_bundle(&self, id: &str) -> Result<StoredBundle, StoreError> {
+        let delete = format!("DELETE FROM resource_bundles WHERE id = $1 RETURNING {COLUMNS}");
+        let _turn = self.write_turn().await;
+        let removed = change_with_outbox!(self, &delete, Action::Delete, |query| query.bind(id))?;
+        removed.map(StoredBundle::from).ok_or_else(|| StoreError::NotFound(format!("resource bundle '{id}'")))
+    }
+
+    /// Ids of bundles marked deleting before `before` (oldest first, at most `limit`): deletes
+    /// no agent has confirmed for that long.
+    pub async fn stale_deletes(&self, before: DateTime<Utc>, limit: i64) -> Result<Vec<String>, StoreError> {
+        let sql = "SELECT id FROM resource_bundles WHERE deleted_at IS NOT NULL AND deleted_at < $1 \
+                   ORDER BY deleted_at LIMIT $2";
+        Ok(on_pool!(self, pool => sqlx::query_scalar::<_, String>(sql).bind(before).bind(limit).fetch_all(pool).await)?)
+    }
+
+    /// Ids of every bundle of a consumer, deleting or not.
+    pub async fn bundle_ids_of(&self, consumer_name: &str) -> Result<Vec<String>, StoreError> {
+        let sql = "SELECT id FROM resource_bundles WHERE consumer_name = $1 ORDER BY id";
+        Ok(on_pool!(self, pool => sqlx::query_scalar::<_, String>(sql).bind(consumer_name).fetch_all(pool).await)?)
+    }
+
     /// Second phase of a delete, once the agent reports the bundle's objects gone. Only a
     /// bundle marked deleting can be purged, so a late or forged report cannot remove a live one.
     pub async fn purge_bundle(&self, id: &str) -> Result<bool, StoreError> {

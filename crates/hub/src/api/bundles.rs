@@ -8,9 +8,10 @@ use serde_json::Value;
 use super::ApiState;
 use super::body::ApiJson;
 use super::error::{ApiError, Rename};
+use super::flags::Force;
 use super::list::{ListParams, ListView};
 use super::views::{BundleView, BundleWrite};
-use crate::service::{ServiceError, WriteKeys};
+use crate::service::{ForceTrigger, ServiceError, WriteKeys};
 use maestro_model::BundleContent;
 use maestro_store::{BundleScope, Page};
 
@@ -58,10 +59,20 @@ pub async fn replace(
     Ok(Json(stored.try_into()?))
 }
 
-#[utoipa::path(delete, path = "/api/maestro/v1/resource-bundles/{id}", tag = "resource-bundles", params(("id" = String, Path)),
-    responses((status = 204), (status = 404, body = super::error::ErrorBody)))]
-pub async fn delete(State(state): State<ApiState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
-    state.services.bundles.delete(&id).await.map_err(refused)?;
+#[utoipa::path(delete, path = "/api/maestro/v1/resource-bundles/{id}", tag = "resource-bundles",
+    params(("id" = String, Path), ("force" = Option<bool>, Query, description = "purge now without waiting for the agent (a delete event is still sent); for a delete whose agent is gone")),
+    responses((status = 204), (status = 400, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)))]
+pub async fn delete(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    Force(force): Force,
+) -> Result<StatusCode, ApiError> {
+    let bundles = &state.services.bundles;
+    if force {
+        bundles.force_delete(&id, ForceTrigger::Api).await.map_err(refused)?;
+    } else {
+        bundles.delete(&id).await.map_err(refused)?;
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use super::ApiState;
 use super::body::ApiJson;
 use super::error::{ApiError, Rename};
+use super::flags::Cascade;
 use super::list::{ListParams, ListView};
 use super::views::{ConsumerCreate, ConsumerPatch, ConsumerView};
 use crate::service::NewConsumer;
@@ -64,9 +65,16 @@ pub async fn patch(
     Ok(Json(consumer.into()))
 }
 
-#[utoipa::path(delete, path = "/api/maestro/v1/consumers/{id}", tag = "consumers", params(("id" = String, Path, description = "id or name")),
-    responses((status = 204), (status = 404, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody)))]
-pub async fn delete(State(state): State<ApiState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
-    state.services.consumers.delete(&id).await?;
+#[utoipa::path(delete, path = "/api/maestro/v1/consumers/{id}", tag = "consumers",
+    params(("id" = String, Path, description = "id or name"),
+           ("cascade" = Option<bool>, Query, description = "force-delete the consumer's resource bundles first (they are purged without waiting for the agent); without it a consumer with bundles answers 409")),
+    responses((status = 204), (status = 400, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody),
+              (status = 409, body = super::error::ErrorBody)))]
+pub async fn delete(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    Cascade(cascade): Cascade,
+) -> Result<StatusCode, ApiError> {
+    state.services.delete_consumer(&id, cascade).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -9,6 +9,7 @@ pub mod body;
 mod bundles;
 mod consumers;
 pub mod error;
+mod flags;
 pub mod list;
 mod openapi;
 mod ops;
@@ -40,6 +41,9 @@ pub struct Limits {
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
     pub manifests: validate::Limits,
+    /// A delete no agent confirmed for this long is forced (`--stale-delete-after`); never
+    /// when `None`.
+    pub stale_delete_after: Option<Duration>,
 }
 
 impl Default for Limits {
@@ -49,6 +53,7 @@ impl Default for Limits {
             max_body_bytes: 4 * 1024 * 1024,
             request_timeout: Duration::from_secs(30),
             manifests: validate::Limits::default(),
+            stale_delete_after: None,
         }
     }
 }

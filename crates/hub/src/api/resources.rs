@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use super::ApiState;
 use super::body::ApiJson;
 use super::error::{ApiError, Rename};
+use super::flags::Force;
 use super::list::{ListParams, ListView};
 use super::views::{ResourceView, ResourceWrite};
 use maestro_model::StoredBundle;
@@ -69,10 +70,20 @@ pub async fn replace(
     Ok(Json(view(stored)?))
 }
 
-#[utoipa::path(delete, path = "/api/maestro/v1/resources/{id}", tag = "resources", params(("id" = String, Path)),
-    responses((status = 204), (status = 404, body = super::error::ErrorBody)))]
-pub async fn delete(State(state): State<ApiState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
-    state.services.bundles.delete_visible(&id, single_manifest).await.map_err(refused)?;
+#[utoipa::path(delete, path = "/api/maestro/v1/resources/{id}", tag = "resources",
+    params(("id" = String, Path), ("force" = Option<bool>, Query, description = "purge now without waiting for the agent (a delete event is still sent); for a delete whose agent is gone")),
+    responses((status = 204), (status = 400, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)))]
+pub async fn delete(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    Force(force): Force,
+) -> Result<StatusCode, ApiError> {
+    let bundles = &state.services.bundles;
+    if force {
+        bundles.force_delete_visible(&id, single_manifest).await.map_err(refused)?;
+    } else {
+        bundles.delete_visible(&id, single_manifest).await.map_err(refused)?;
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -4,6 +4,12 @@
 //! manifest and renames fields in the violations it reports, which is the API's business.
 
 use std::sync::Arc;
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
 
 use maestro_model::validate::{self, Violation, validate_bundle, validate_labels, validate_name};
 use maestro_model::{BundleContent, StoredBundle};
@@ -22,15 +28,61 @@ pub struct WriteKeys {
     pub version: Option<i64>,
 }
 
+/// Who asked for a force delete (a fixed set: the metric's label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ForceTrigger {
+    /// `DELETE ...?force=true`.
+    Api,
+    /// `DELETE /consumers/{id}?cascade=true`.
+    Cascade,
+    /// `--stale-delete-after`: no agent confirmed the delete in time.
+    Stale,
+}
+
+impl ForceTrigger {
+    fn label(self) -> &'static str {
+        match self {
+            ForceTrigger::Api => "api",
+            ForceTrigger::Cascade => "cascade",
+            ForceTrigger::Stale => "stale",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TriggerLabels {
+    trigger: &'static str,
+}
+
+/// Bundles purged without their agent's confirmation, by trigger (`/metrics`).
+#[derive(Clone, Default, Debug)]
+pub struct ForceDeletes(Family<TriggerLabels, Counter>);
+
+impl ForceDeletes {
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "bundles_force_deleted",
+            "Bundles purged without their agent's confirmation, by trigger (api, cascade, stale)",
+            self.0.clone(),
+        );
+    }
+}
+
 pub struct BundleService {
     store: Arc<Store>,
     plugins: Option<Arc<PluginRuntime>>,
     limits: validate::Limits,
+    force_deletes: ForceDeletes,
 }
 
 impl BundleService {
-    pub fn new(store: Arc<Store>, plugins: Option<Arc<PluginRuntime>>, limits: validate::Limits) -> Self {
-        BundleService { store, plugins, limits }
+    pub fn new(
+        store: Arc<Store>,
+        plugins: Option<Arc<PluginRuntime>>,
+        limits: validate::Limits,
+        force_deletes: ForceDeletes,
+    ) -> Self {
+        BundleService { store, plugins, limits, force_deletes }
     }
 
     /// Creates a bundle (a new UUID unless `keys.id` names one; the name defaults to the id).
@@ -107,6 +159,65 @@ impl BundleService {
     ) -> Result<StoredBundle, ServiceError> {
         visible(&self.store.get_bundle(id).await?)?;
         self.delete(id).await
+    }
+
+    /// Purges a bundle now, deleting or not, without waiting for its agent; a delete event is
+    /// still queued, so a connected agent deletes the objects. The way out of a delete whose
+    /// agent is gone for good (logged and counted: it may leave objects behind).
+    pub async fn force_delete(&self, id: &str, trigger: ForceTrigger) -> Result<StoredBundle, ServiceError> {
+        let bundle = self.store.force_delete_bundle(id).await?;
+        self.force_deletes.0.get_or_create(&TriggerLabels { trigger: trigger.label() }).inc();
+        tracing::warn!(consumer = %bundle.consumer_name, resource_id = %bundle.id, version = bundle.version,
+            trigger = trigger.label(), deleting_since = ?bundle.deleted_at,
+            "bundle force-deleted: purged without its agent's confirmation");
+        Ok(bundle)
+    }
+
+    /// [`BundleService::force_delete`] through a view that shows only some bundles.
+    pub async fn force_delete_visible(
+        &self,
+        id: &str,
+        visible: impl FnOnce(&StoredBundle) -> Result<(), ServiceError>,
+    ) -> Result<StoredBundle, ServiceError> {
+        visible(&self.store.get_bundle(id).await?)?;
+        self.force_delete(id, ForceTrigger::Api).await
+    }
+
+    /// Force-deletes every bundle of a consumer (`?cascade=true`); how many.
+    pub async fn force_delete_all_of(&self, consumer_name: &str) -> Result<usize, ServiceError> {
+        let ids = self.store.bundle_ids_of(consumer_name).await?;
+        let mut purged = 0;
+        for id in ids {
+            match self.force_delete(&id, ForceTrigger::Cascade).await {
+                Ok(_) => purged += 1,
+                // Its agent confirmed (or another writer removed it) meanwhile.
+                Err(ServiceError::Store(maestro_store::StoreError::NotFound(_))) => {}
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(purged)
+    }
+
+    /// Force-deletes bundles marked deleting more than `after` ago (`--stale-delete-after`);
+    /// how many, in batches so one pass stays short.
+    pub async fn retire_stale_deletes(&self, after: Duration) -> Result<usize, ServiceError> {
+        const BATCH: i64 = 100;
+        let cutoff = chrono::Utc::now() - chrono::Duration::from_std(after).unwrap_or(chrono::Duration::MAX);
+        let mut retired = 0;
+        loop {
+            let ids = self.store.stale_deletes(cutoff, BATCH).await?;
+            let full = ids.len() as i64 == BATCH;
+            for id in ids {
+                match self.force_delete(&id, ForceTrigger::Stale).await {
+                    Ok(_) => retired += 1,
+                    Err(ServiceError::Store(maestro_store::StoreError::NotFound(_))) => {}
+                    Err(err) => return Err(err),
+                }
+            }
+            if !full {
+                return Ok(retired);
+            }
+        }
     }
 
     fn check_content(&self, content: &BundleContent, violations: &mut Vec<Violation>) {

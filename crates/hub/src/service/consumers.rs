@@ -51,6 +51,11 @@ impl ConsumerService {
         Ok(consumer)
     }
 
+    /// The name of a consumer given by id or name.
+    pub async fn name_of(&self, id_or_name: &str) -> Result<String, ServiceError> {
+        Ok(self.store.get_consumer(id_or_name).await?.name)
+    }
+
     pub async fn delete(&self, id_or_name: &str) -> Result<(), ServiceError> {
         self.store.delete_consumer(id_or_name).await?;
         tracing::info!(consumer = %id_or_name, "consumer deleted");

@@ -21,7 +21,7 @@ use maestro_model::validate::{self, Violation};
 use maestro_plugins::{PluginRuntime, Subject};
 use maestro_store::{Store, StoreError};
 
-pub use bundles::{BundleService, WriteKeys};
+pub use bundles::{BundleService, ForceDeletes, ForceTrigger, WriteKeys};
 pub use consumers::{ConsumerService, NewConsumer};
 pub use policies::PolicyService;
 
@@ -69,11 +69,27 @@ pub struct Services {
 }
 
 impl Services {
-    pub fn new(store: Arc<Store>, plugins: Option<Arc<PluginRuntime>>, limits: validate::Limits) -> Self {
+    pub fn new(
+        store: Arc<Store>,
+        plugins: Option<Arc<PluginRuntime>>,
+        limits: validate::Limits,
+        force_deletes: ForceDeletes,
+    ) -> Self {
         Services {
-            bundles: Arc::new(BundleService::new(store.clone(), plugins.clone(), limits)),
+            bundles: Arc::new(BundleService::new(store.clone(), plugins.clone(), limits, force_deletes)),
             consumers: Arc::new(ConsumerService::new(store.clone())),
             policies: Arc::new(PolicyService::new(store, plugins)),
         }
+    }
+
+    /// Deletes a consumer, which must have no bundles left; with `cascade`, its bundles are
+    /// force-deleted first (see [`BundleService::force_delete`]).
+    pub async fn delete_consumer(&self, id_or_name: &str, cascade: bool) -> Result<(), ServiceError> {
+        if cascade {
+            let name = self.consumers.name_of(id_or_name).await?;
+            let purged = self.bundles.force_delete_all_of(&name).await?;
+            tracing::warn!(consumer = %name, purged, "consumer delete cascades to its bundles");
+        }
+        self.consumers.delete(id_or_name).await
     }
 }

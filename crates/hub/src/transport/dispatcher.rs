@@ -108,6 +108,37 @@ pub async fn publish_bundle(
     Ok((ack, wire::EventType::new(wire::Subresource::Spec, action).label()))
 }
 
+/// Tells an agent to delete a bundle the hub no longer holds (force-deleted, or unknown to
+/// the hub when the agent resyncs): only its identity travels, there is no content left.
+pub async fn publish_gone(
+    link: &MqttLink,
+    source: &str,
+    consumer: &str,
+    resource_id: &str,
+    resource_version: i64,
+    codecs: &Codecs,
+    subject: &Subject,
+) -> Result<(super::mqtt::Ack, &'static str), DispatchError> {
+    let empty = ManifestBundle::default();
+    let request = SpecRequest {
+        action: EventAction::Delete,
+        resource_id,
+        resource_version,
+        cluster_name: consumer,
+        deletion_timestamp: Some(chrono::Utc::now()),
+        metadata: json!({"name": resource_id, "namespace": consumer, "uid": resource_id}),
+        bundle: &empty,
+    };
+    let event = wire::spec_event(source, &request);
+    let subject = Subject { resource_id: resource_id.to_string(), resource_version, ..subject.clone() };
+    let message = codecs
+        .encode(&subject, wire::encode(&event))
+        .await
+        .map_err(|failure| DispatchError::Encode { id: resource_id.to_string(), failure })?;
+    let ack = link.publish(&wire::source_events_topic(source, consumer), message).await?;
+    Ok((ack, wire::EventType::new(wire::Subresource::Spec, EventAction::Delete).label()))
+}
+
 pub struct Dispatcher {
     pub store: Arc<Store>,
     pub link: Arc<MqttLink>,
@@ -181,6 +212,34 @@ impl Dispatcher {
         let mut pending = Vec::with_capacity(claim.bundles.len());
         let mut subjects = HashMap::new();
         let mut held = HashSet::new();
+        // Deletes of bundles no longer stored (force-deleted): the agent still gets them.
+        let stored: HashSet<&str> = claim.bundles.iter().map(|b| b.id.as_str()).collect();
+        let mut gone: HashMap<&str, (&str, i64)> = HashMap::new();
+        for row in claim.rows.iter().filter(|r| r.action == "delete" && !stored.contains(r.resource_id.as_str())) {
+            let entry = gone.entry(row.resource_id.as_str()).or_insert((row.consumer_name.as_str(), 0));
+            entry.1 = entry.1.max(row.resource_version);
+        }
+        for (id, (consumer, version)) in gone {
+            let sent = match self.subject(&mut subjects, consumer).await {
+                Ok(subject) => {
+                    publish_gone(&self.link, &self.options.source, consumer, id, version, &self.codecs, &subject).await
+                }
+                Err(err) => Err(err.into()),
+            };
+            match sent {
+                Ok(sent) => pending.push(sent),
+                Err(DispatchError::Encode { id, failure }) => {
+                    self.metrics.encode_failures.inc();
+                    tracing::warn!(consumer, resource_id = %id, error = %failure,
+                        "codec failed: the delete is not sent and its outbox row stays queued");
+                    held.insert(id);
+                }
+                Err(err) => {
+                    claim.release().await;
+                    return Err(err);
+                }
+            }
+        }
         for bundle in &claim.bundles {
             let action = actions.get(bundle.id.as_str()).copied().unwrap_or(EventAction::Update);
             let sent = match self.subject(&mut subjects, &bundle.consumer_name).await {

@@ -13,11 +13,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::codec::Codecs;
-use super::dispatcher::publish_bundle;
+use super::dispatcher::{publish_bundle, publish_gone};
 use super::error::DispatchError;
 use super::metrics::TransportMetrics;
 use super::mqtt::MqttLink;
-use super::wire::{self, EventAction, ManifestBundle, ResourceVersionList, SpecRequest, StatusHash, StatusHashList};
+use super::wire::{self, EventAction, ResourceVersionList, StatusHash, StatusHashList};
 use maestro_plugins::Subject;
 use maestro_store::Store;
 
@@ -68,22 +68,16 @@ impl Resync {
             }
         }
         // What the agent holds and the hub does not is gone from the hub: tell the agent to delete it.
-        let now = chrono::Utc::now();
-        let empty = ManifestBundle::default();
         for (resource_id, resource_version) in held {
-            let request = SpecRequest {
-                action: EventAction::Delete,
-                resource_id,
-                resource_version,
-                cluster_name: consumer,
-                deletion_timestamp: Some(now),
-                metadata: serde_json::json!({"name": resource_id, "namespace": consumer, "uid": resource_id}),
-                bundle: &empty,
-            };
-            let event = wire::spec_event(&self.source, &request);
-            let message = self.encode(&subject, resource_id, wire::encode(&event)).await?;
-            let ack = self.link.publish(&wire::source_events_topic(&self.source, consumer), message).await?;
-            pending.push((ack, "spec.delete"));
+            let sent =
+                publish_gone(&self.link, &self.source, consumer, resource_id, resource_version, &self.codecs, &subject)
+                    .await
+                    .inspect_err(|err| {
+                        if matches!(err, DispatchError::Encode { .. }) {
+                            self.metrics.encode_failures.inc();
+                        }
+                    })?;
+            pending.push(sent);
         }
         let sent = pending.len();
         for (ack, label) in pending {

@@ -29,8 +29,10 @@ pub(super) async fn run_consumer(cmd: ConsumerCmd) -> anyhow::Result<()> {
             printer.outcome(&format!("consumer {name} labelled"))?;
             printer.written(vec![labelled])
         }
-        ConsumerAction::Delete { name } => {
-            hub.delete(&consumer_path(&name)).await.with_context(|| format!("deleting consumer {name}"))?;
+        ConsumerAction::Delete { name, cascade } => {
+            let path = consumer_path(&name);
+            let path = if cascade { format!("{path}?cascade=true") } else { path };
+            hub.delete(&path).await.with_context(|| format!("deleting consumer {name}"))?;
             printer.outcome(&format!("consumer {name} deleted"))
         }
     }

@@ -136,7 +136,13 @@ enum ConsumerAction {
         changes: Vec<LabelChange>,
     },
     /// Delete a consumer; the hub refuses while resources are still addressed to it.
-    Delete { name: String },
+    Delete {
+        name: String,
+        /// Force-delete its resources first, without waiting for its agent (which may leave
+        /// objects in the cluster if the agent never comes back).
+        #[arg(long)]
+        cascade: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -167,7 +173,13 @@ enum ObjectAction {
     /// Create, or update what exists (matched by id, else by consumer and name).
     Apply(FileArgs),
     /// Ask for deletion; the object stays, marked deleting, until its agent confirms.
-    Delete { id: String },
+    Delete {
+        id: String,
+        /// Remove it now without waiting for its agent (for one whose agent is gone): the agent
+        /// is still told, if it is connected or comes back.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 fn parse_label(text: &str) -> Result<(String, String), String> {

@@ -48,9 +48,15 @@ pub(super) async fn run_objects(kind: Kind, args: HubArgs, action: ObjectAction)
         }
         ObjectAction::Create(files) => write(&hub, &printer, kind, &files, Mode::Create).await,
         ObjectAction::Apply(files) => write(&hub, &printer, kind, &files, Mode::Apply).await,
-        ObjectAction::Delete { id } => {
-            hub.delete(&kind.item_path(&id)).await.with_context(|| format!("deleting {} {id}", kind.noun))?;
-            printer.outcome(&format!("{} {id} marked for deletion; it goes once its agent confirms", kind.noun))
+        ObjectAction::Delete { id, force } => {
+            let path = kind.item_path(&id);
+            let path = if force { format!("{path}?force=true") } else { path };
+            hub.delete(&path).await.with_context(|| format!("deleting {} {id}", kind.noun))?;
+            if force {
+                printer.outcome(&format!("{} {id} deleted without waiting for its agent", kind.noun))
+            } else {
+                printer.outcome(&format!("{} {id} marked for deletion; it goes once its agent confirms", kind.noun))
+            }
         }
     }
 }
