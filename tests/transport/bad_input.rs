@@ -171,3 +171,43 @@ async fn ordering_data_cannot_freeze_a_bundle_on_sqlite() {
 async fn ordering_data_cannot_freeze_a_bundle_on_postgres() {
     ordering_data_cannot_freeze_a_bundle(Backend::Postgres).await;
 }
+
+/// One 23-byte request made the hub re-send every bundle of the consumer: a flood of them is
+/// answered at most once per consumer per second, the rest coalesced and counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_resync_requests_is_coalesced() {
+    let source = unique_source();
+    let hub = TestHub::start_with_transport(Backend::Sqlite, transport_on(MOSQUITTO, &source)).await;
+    consumer(&hub, "c1").await;
+    let mut link = raw_link(&source, "c1").await;
+    let ids = [create_resource(&hub, "c1", "a").await, create_resource(&hub, "c1", "b").await];
+    let everything = wire::ResourceVersionList { resource_versions: Vec::new() };
+    for _ in 0..200 {
+        link.request_resync(&everything).await.unwrap();
+    }
+    let coalesced = r#"maestro_transport_resyncs_total{kind="spec_coalesced"}"#;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while hub.metric(coalesced).await < 150.0 {
+        assert!(tokio::time::Instant::now() < deadline, "requests were not coalesced");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // Whatever is still to be answered is answered within a gap or two; then count.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let mut specs: std::collections::HashMap<String, usize> = Default::default();
+    while let Ok(Some(Ok(event))) = tokio::time::timeout(std::time::Duration::from_millis(500), link.next()).await {
+        if let maestro_wire::wire::WorkEvent::Spec(spec) = event {
+            *specs.entry(spec.context.resource_id.clone()).or_default() += 1;
+        }
+    }
+    let answered = hub.metric(r#"maestro_transport_resyncs_total{kind="spec_answered"}"#).await;
+    assert!((1.0..=15.0).contains(&answered), "{answered} answers to 200 requests");
+    for id in &ids {
+        // Two creates (the outbox's, then at least one answer), never one per request.
+        let count = specs.get(id).copied().unwrap_or(0);
+        assert!((2..=16).contains(&count), "{count} spec events for {id}: {specs:?}");
+    }
+    // Every request was either answered or merged into one that was.
+    assert_eq!(hub.metric(coalesced).await + answered, 200.0);
+    link.close().await;
+    hub.stop().await;
+}

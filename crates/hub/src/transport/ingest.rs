@@ -77,14 +77,7 @@ impl Ingest {
             WorkEvent::Status(status) => self.record(&consumer, &status).await,
             WorkEvent::SpecResync { versions, .. } => {
                 self.metrics.received("spec.resync");
-                let resync = self.resync.clone();
-                // Answering publishes and awaits acks, which needs this link's incoming side to
-                // keep moving: answer beside it.
-                tokio::spawn(async move {
-                    if let Err(err) = resync.answer_spec_resync(&consumer, &versions).await {
-                        tracing::warn!(consumer, error = %err, "could not answer a resync request; the agent asks again on reconnect");
-                    }
-                });
+                self.resync.request_spec_resync(consumer, &versions);
             }
             WorkEvent::Spec(_) | WorkEvent::StatusResync { .. } => {
                 self.drop_event("hub event on agent topic", &consumer, &"spec events go from hub to agent")

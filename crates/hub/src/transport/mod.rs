@@ -129,6 +129,7 @@ impl Transport {
         let (tx, rx) = mpsc::channel(1024);
         let link = Arc::new(MqttLink::start(&mqtt, vec![filter], tx)?);
         let resync = Arc::new(Resync {
+            spec_requests: Default::default(),
             store: store.clone(),
             link: link.clone(),
             metrics: metrics.clone(),

@@ -6,11 +6,18 @@
 //! - The hub sends `status.resync_request` with its status hashes when it starts serving and
 //!   after each reconnect to the broker; agents re-send every status whose hash differs.
 //!
+//! A spec resync request costs the hub every bundle of the consumer, so requests are gated per
+//! consumer ([`Resync::request_spec_resync`]): one answer at a time, at least [`MIN_GAP`]
+//! apart; requests arriving meanwhile are merged into one waiting request (the union of what
+//! they list, the highest version of each) and counted as coalesced. A flood of requests costs
+//! at most one answer per consumer per [`MIN_GAP`] on each hub.
+//!
 //! Lists are split into batches under the configured entry and byte limits. Every event goes out
 //! encoded with its consumer's codecs when codecs are in force, like the dispatcher's.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use super::codec::Codecs;
 use super::dispatcher::{publish_bundle, publish_gone};
@@ -34,7 +41,60 @@ impl Default for ResyncLimits {
     }
 }
 
+/// Shortest time between two answers to one consumer's spec resync requests.
+pub const MIN_GAP: Duration = Duration::from_secs(1);
+
+/// Per consumer with an answer under way: the merged request to answer next, if any came.
+type Waiting = HashMap<String, Option<Held>>;
+
+/// What one or more resync requests of an agent list. Merging must never make the hub skip a
+/// bundle the agent lacks, nor miss a delete the agent needs: a bundle counts as held only if
+/// every merged request listed it (at the lowest version listed), and every id any request
+/// listed is a candidate for a delete (at the highest). Batches of one large request merge
+/// the same way: their bundles are re-sent, as each batch's answer did before.
+#[derive(Debug, Default)]
+pub struct Held {
+    requests: u32,
+    listed: HashMap<String, Listed>,
+}
+
+#[derive(Debug)]
+struct Listed {
+    times: u32,
+    min: i64,
+    max: i64,
+}
+
+impl Held {
+    fn of(list: &ResourceVersionList) -> Held {
+        let mut held = Held::default();
+        held.add(list);
+        held
+    }
+
+    fn add(&mut self, list: &ResourceVersionList) {
+        self.requests += 1;
+        for v in &list.resource_versions {
+            let entry = self.listed.entry(v.resource_id.clone()).or_insert(Listed {
+                times: 0,
+                min: v.resource_version,
+                max: v.resource_version,
+            });
+            entry.times += 1;
+            entry.min = entry.min.min(v.resource_version);
+            entry.max = entry.max.max(v.resource_version);
+        }
+    }
+
+    /// The version the agent surely holds, if every request listed it.
+    fn held_by_all(&self, listed: &Listed) -> Option<i64> {
+        (listed.times >= self.requests).then_some(listed.min)
+    }
+}
+
 pub struct Resync {
+    /// Consumers whose spec resync is being answered (see the module doc).
+    pub spec_requests: Mutex<Waiting>,
     pub store: Arc<Store>,
     pub link: Arc<MqttLink>,
     pub metrics: TransportMetrics,
@@ -45,17 +105,61 @@ pub struct Resync {
 }
 
 impl Resync {
-    /// Answers one agent's `spec.resync_request`; returns how many events were sent.
-    pub async fn answer_spec_resync(&self, consumer: &str, held: &ResourceVersionList) -> Result<usize, DispatchError> {
-        let mut held: HashMap<&str, i64> =
-            held.resource_versions.iter().map(|v| (v.resource_id.as_str(), v.resource_version)).collect();
+    /// Takes an agent's `spec.resync_request`: answered now, or merged into the one waiting for
+    /// this consumer's current answer to end (see the module doc). Never blocks the caller.
+    pub fn request_spec_resync(self: &Arc<Self>, consumer: String, held: &ResourceVersionList) {
+        {
+            let mut waiting = self.spec_requests.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            if let Some(next) = waiting.get_mut(&consumer) {
+                match next {
+                    Some(merged) => {
+                        self.metrics.resync("spec_coalesced");
+                        merged.add(held);
+                    }
+                    None => *next = Some(Held::of(held)),
+                }
+                return;
+            }
+            waiting.insert(consumer.clone(), None);
+        }
+        let resync = self.clone();
+        let first = Held::of(held);
+        // Answering publishes and awaits acks, which needs the link's incoming side to keep
+        // moving: answer beside it.
+        tokio::spawn(async move { resync.serve_spec_resyncs(consumer, first).await });
+    }
+
+    /// Answers `held`, then each merged request that came meanwhile, [`MIN_GAP`] apart.
+    async fn serve_spec_resyncs(&self, consumer: String, mut held: Held) {
+        loop {
+            let started = tokio::time::Instant::now();
+            if let Err(err) = self.answer_spec_resync(&consumer, &held).await {
+                tracing::warn!(consumer, error = %err, "could not answer a resync request; the agent asks again on reconnect");
+            }
+            tokio::time::sleep_until(started + MIN_GAP).await;
+            let mut waiting = self.spec_requests.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            match waiting.get_mut(&consumer).and_then(Option::take) {
+                Some(next) => held = next,
+                None => {
+                    waiting.remove(&consumer);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Answers what one or more `spec.resync_request`s of an agent list; returns how many
+    /// events were sent.
+    async fn answer_spec_resync(&self, consumer: &str, held: &Held) -> Result<usize, DispatchError> {
+        let mut listed: HashMap<&str, &Listed> = held.listed.iter().map(|(id, l)| (id.as_str(), l)).collect();
         let mut pending = Vec::new();
         let subject = self.subject(consumer).await?;
         for bundle in self.store.consumer_bundles(consumer).await? {
-            let agent_version = held.remove(bundle.id.as_str());
+            let entry = listed.remove(bundle.id.as_str());
+            let agent_version = entry.and_then(|l| held.held_by_all(l));
             let newer = agent_version.is_none_or(|v| bundle.version > v);
             if newer || bundle.is_deleting() {
-                let action = if agent_version.is_some() { EventAction::Update } else { EventAction::Create };
+                let action = if entry.is_some() { EventAction::Update } else { EventAction::Create };
                 pending.push(
                     publish_bundle(&self.link, &self.source, &bundle, action, &self.codecs, &subject)
                         .await
@@ -67,16 +171,16 @@ impl Resync {
                 );
             }
         }
-        // What the agent holds and the hub does not is gone from the hub: tell the agent to delete it.
-        for (resource_id, resource_version) in held {
-            let sent =
-                publish_gone(&self.link, &self.source, consumer, resource_id, resource_version, &self.codecs, &subject)
-                    .await
-                    .inspect_err(|err| {
-                        if matches!(err, DispatchError::Encode { .. }) {
-                            self.metrics.encode_failures.inc();
-                        }
-                    })?;
+        // What the agent holds and the hub does not is gone from the hub: tell the agent to
+        // delete it, at the highest version listed (an agent ignores an older delete).
+        for (resource_id, entry) in listed {
+            let sent = publish_gone(&self.link, &self.source, consumer, resource_id, entry.max, &self.codecs, &subject)
+                .await
+                .inspect_err(|err| {
+                    if matches!(err, DispatchError::Encode { .. }) {
+                        self.metrics.encode_failures.inc();
+                    }
+                })?;
             pending.push(sent);
         }
         let sent = pending.len();
@@ -135,5 +239,32 @@ impl Resync {
             self.metrics.encode_failures.inc();
             DispatchError::Encode { id: resource_id.to_string(), failure }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::wire::ResourceVersion;
+
+    fn list(entries: &[(&str, i64)]) -> ResourceVersionList {
+        ResourceVersionList {
+            resource_versions: entries
+                .iter()
+                .map(|(id, v)| ResourceVersion { resource_id: id.to_string(), resource_version: *v })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn merged_requests_count_a_bundle_held_only_if_every_request_listed_it() {
+        let mut held = Held::of(&list(&[("a", 3), ("b", 1)]));
+        assert_eq!(held.held_by_all(&held.listed["a"]), Some(3));
+        // The agent restarted with nothing: "send me everything" must not be lost in the merge.
+        held.add(&list(&[]));
+        assert_eq!(held.held_by_all(&held.listed["a"]), None);
+        held.add(&list(&[("a", 5)]));
+        let a = &held.listed["a"];
+        assert_eq!((a.min, a.max), (3, 5), "deletes go at the highest version listed");
     }
 }
