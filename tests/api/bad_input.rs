@@ -11,6 +11,7 @@ on_both_databases!(
     unknown_ids_and_routes_answer_in_the_error_shape,
     the_operation_id_links_a_reply_to_the_log,
     nul_characters_are_refused_before_they_reach_the_database,
+    over_long_request_lines_and_heads_answer_in_the_error_shape,
 );
 
 async fn malformed_bodies_are_refused_with_the_reason(hub: &TestHub) {
@@ -111,6 +112,36 @@ async fn nul_characters_are_refused_before_they_reach_the_database(hub: &TestHub
     assert_eq!(error_fields(&bundle), vec!["manifest.data.k"]);
     assert_eq!(hub.get("/api/maestro/v1/consumers").await.body["total"], 1, "nothing was stored");
     assert_eq!(hub.get("/api/maestro/v1/resources").await.body["total"], 0);
+}
+
+/// hyper refuses these before any handler runs; the answer still reads as a Maestro error.
+/// Sent over a raw socket: HTTP clients refuse to build a request line this long.
+async fn over_long_request_lines_and_heads_answer_in_the_error_shape(hub: &TestHub) {
+    let long_line = format!("GET /api/maestro/v1/consumers/{} HTTP/1.1\r\nhost: hub\r\n\r\n", "x".repeat(70 * 1024));
+    let (status, body) = raw_exchange(hub, &long_line).await;
+    assert_eq!(status, 414, "{body}");
+    assert_eq!((body["kind"].as_str(), body["code"].as_str()), (Some("Error"), Some("maestro-17")), "{body}");
+    let huge_head =
+        format!("GET /api/maestro/v1/consumers HTTP/1.1\r\nhost: hub\r\nx-padding: {}\r\n\r\n", "y".repeat(512 * 1024));
+    let (status, body) = raw_exchange(hub, &huge_head).await;
+    assert_eq!(status, 431, "{body}");
+    assert_eq!(body["kind"], "Error", "{body}");
+    assert_eq!(hub.get("/api/maestro/v1/consumers").await.status, 200, "the hub serves on");
+}
+
+/// Writes `request` on a new connection and reads the answer to its end: (status, JSON body).
+async fn raw_exchange(hub: &TestHub, request: &str) -> (u16, serde_json::Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut socket = tokio::net::TcpStream::connect(hub.hub.addr).await.expect("connect");
+    // The server may answer and close before reading all of it; what it answers is what counts.
+    let _ = socket.write_all(request.as_bytes()).await;
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(std::time::Duration::from_secs(10), socket.read_to_end(&mut answer)).await;
+    assert!(read.is_ok(), "the server closes the connection after answering");
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let status = text.split(' ').nth(1).and_then(|code| code.parse().ok()).unwrap_or(0);
+    let body = text.split("\r\n\r\n").nth(1).and_then(|b| serde_json::from_str(b).ok()).unwrap_or_default();
+    (status, body)
 }
 
 #[tokio::test]

@@ -186,7 +186,7 @@ pub async fn start_with_transport(
     };
     let (stop, stopped) = oneshot::channel::<()>();
     let app = api::router(state);
-    let listener = axum::serve::ListenerExt::tap_io(listener, maestro_net::set_nodelay);
+    let listener = api::ShapedErrors(axum::serve::ListenerExt::tap_io(listener, maestro_net::set_nodelay));
     let task = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(async {

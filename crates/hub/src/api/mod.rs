@@ -11,6 +11,7 @@ mod consumers;
 pub mod error;
 mod flags;
 pub mod list;
+mod listener;
 mod openapi;
 mod ops;
 mod plugins;
@@ -70,6 +71,8 @@ pub struct ApiState {
     /// Every write goes through these; handlers keep only extraction and views.
     pub services: crate::service::Services,
 }
+
+pub use listener::ShapedErrors;
 
 pub fn router(state: ApiState) -> Router {
     let api = Router::new()
