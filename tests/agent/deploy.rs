@@ -357,5 +357,11 @@ async fn the_broker_manifests_apply_run_and_are_what_the_hub_connects_to() {
     assert_eq!(url.port().map(i32::from), Some(listener));
     let acl = read(&mosquitto_dir().join("acl"));
     assert!(acl.lines().any(|l| l == format!("user {}", env("MAESTRO_MQTT_USERNAME"))), "the ACL knows the hub's user");
+    // The shared-subscription group comes from the hub's Secret, never the well-known default.
+    let group_file = env("MAESTRO_MQTT_SHARE_GROUP_FILE");
+    let password_file = env("MAESTRO_MQTT_PASSWORD_FILE");
+    assert_eq!(Path::new(&group_file).parent(), Path::new(&password_file).parent(), "mounted from the same Secret");
+    let readme = read(&deploy_dir().join("README.md"));
+    assert!(readme.contains("--from-file=share-group="), "deploy/README.md makes the secret group");
     let _ = sim.shutdown().await;
 }

@@ -170,6 +170,63 @@ fn tls(port: u16, dir: &Path, client: &str) -> MqttConfig {
     }
 }
 
+/// An ACL file checks deliveries, not subscriptions: any client allowed to connect can join the
+/// hubs' shared-subscription group if it can name it, take its share of agent events, and have
+/// the broker refuse to deliver them; half of every consumer's statuses would vanish. With the
+/// group a secret (deploy/hub reads it from its Secret), or no sharing at all for a single hub,
+/// an agent that joins the well-known group takes nothing from the hub.
+async fn statuses_reach_the_hub_past_an_agent_in_the_default_share_group(group: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let passwd = passwords(dir.path(), &["maestro-hub", "c1", "c2"]);
+    let broker = PrivateMosquitto::start(&format!(
+        "allow_anonymous false\npassword_file {}\nacl_file {}",
+        passwd.display(),
+        acl_file().display()
+    ))
+    .await;
+    let url = broker.url();
+    let source = unique_source();
+    let transport = TransportConfig {
+        mqtt: Some(login(&url, "maestro-hub")),
+        source: source.clone(),
+        share_group: group.into(),
+        ..Default::default()
+    };
+    let hub = TestHub::start_with_transport(Backend::Sqlite, transport).await;
+    consumer(&hub, "c1").await;
+    let agent = TestAgent::start_with_config(login(&url, "c1"), &source, "c1", AgentState::default()).await;
+
+    // Another consumer's agent joins the group every hub ships with by default.
+    let (tx, _stolen) = mpsc::channel(64);
+    let shared =
+        format!("$share/{}/{}", maestro_hub::transport::DEFAULT_SHARE_GROUP, wire::all_agent_events_filter(&source));
+    let intruder =
+        MqttLink::start(&MqttConfig { client_id: "intruder".into(), ..login(&url, "c2") }, vec![shared], tx).unwrap();
+    intruder.connected(Duration::from_secs(30)).await.unwrap();
+
+    let mut ids = Vec::new();
+    for n in 0..12 {
+        ids.push(create_resource(&hub, "c1", &format!("web-{n}")).await);
+    }
+    for id in &ids {
+        let path = format!("/api/maestro/v1/resources/{id}");
+        hub.wait_for(&path, "its status", |r| r.body["status"]["ReconcileStatus"]["ObservedVersion"] == 1).await;
+    }
+    intruder.close().await;
+    agent.stop().await;
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_share_group_keeps_an_agent_from_taking_statuses() {
+    statuses_reach_the_hub_past_an_agent_in_the_default_share_group("hubs-5f0c1e9a7b").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_single_hub_without_sharing_keeps_an_agent_from_taking_statuses() {
+    statuses_reach_the_hub_past_an_agent_in_the_default_share_group("").await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hub_and_agent_talk_over_tls_with_client_certificates() {
     maestro_net::install_crypto_provider();

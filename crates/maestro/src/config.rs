@@ -39,6 +39,12 @@ pub enum ConfigError {
     File { path: String, message: String },
     #[error("--mqtt-password-file {path}: {source}")]
     MqttPassword { path: String, source: std::io::Error },
+    #[error("--mqtt-share-group-file {path}: {source}")]
+    ShareGroupFile { path: String, source: std::io::Error },
+    #[error(
+        "--mqtt-share-group {0:?}: a shared subscription group is letters, digits, '-' and '_' (no '/', '+' or '#')"
+    )]
+    ShareGroup(String),
 }
 
 impl DatabaseArgs {
@@ -198,14 +204,40 @@ pub struct TransportArgs {
     /// How often the hub asks agents to re-send statuses it lacks (also done on every connect).
     #[arg(long, env = "MAESTRO_STATUS_RESYNC_INTERVAL", default_value = "5m", value_parser = humantime::parse_duration)]
     pub status_resync_interval: Duration,
+    /// The shared-subscription group of the hubs (`$share/<group>/...agentevents`); empty: no
+    /// sharing (one hub). A broker's ACL file cannot stop a client from joining a group it can
+    /// name, and a member that may not read takes its share of agent events with it: with
+    /// several hubs, make it a secret (see --mqtt-share-group-file).
+    #[arg(long, env = "MAESTRO_MQTT_SHARE_GROUP", default_value = maestro_hub::transport::DEFAULT_SHARE_GROUP)]
+    pub mqtt_share_group: String,
+    /// File holding the shared-subscription group (a secret shared by the hubs); wins over
+    /// --mqtt-share-group.
+    #[arg(long, env = "MAESTRO_MQTT_SHARE_GROUP_FILE")]
+    pub mqtt_share_group_file: Option<PathBuf>,
 }
 
 impl TransportArgs {
+    /// The group from the file when one is given, else the flag; checked either way.
+    fn share_group(&self) -> Result<String, ConfigError> {
+        let group = match &self.mqtt_share_group_file {
+            Some(path) => std::fs::read_to_string(path)
+                .map_err(|source| ConfigError::ShareGroupFile { path: path.display().to_string(), source })?
+                .trim()
+                .to_string(),
+            None => self.mqtt_share_group.clone(),
+        };
+        if !group.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            return Err(ConfigError::ShareGroup(group));
+        }
+        Ok(group)
+    }
+
     pub fn transport_config(&self) -> Result<maestro_hub::transport::TransportConfig, ConfigError> {
         // Read even for the embedded broker, so that a wrong --mqtt-password-file fails at start.
         let mqtt = self.auth.mqtt_config(self.mqtt_url.clone().unwrap_or_default())?;
         let mqtt = self.mqtt_url.is_some().then_some(mqtt);
         Ok(maestro_hub::transport::TransportConfig {
+            share_group: self.share_group()?,
             mqtt,
             listen: self.mqtt_listen,
             source: self.source.clone(),

@@ -51,6 +51,17 @@ use mqtt::{MqttConfig, MqttError, MqttLink};
 use policies::PolicyPush;
 use resync::{Resync, ResyncLimits};
 
+/// The hubs' shared-subscription group when none is configured. Well known, so any client
+/// allowed to subscribe could join it: deployments with credentials set a secret one.
+pub const DEFAULT_SHARE_GROUP: &str = "maestro-hubs";
+
+/// What the hub subscribes to for agent events: a shared subscription among the hubs of
+/// `group`, or (empty group, one hub) a plain one, which no other client can take a share of.
+pub fn agent_events_subscription(group: &str, source: &str) -> String {
+    let topics = wire::all_agent_events_filter(source);
+    if group.is_empty() { topics } else { format!("$share/{group}/{topics}") }
+}
+
 /// How the hub reaches its agents.
 #[derive(Debug, Clone)]
 pub struct TransportConfig {
@@ -79,7 +90,7 @@ impl Default for TransportConfig {
             mqtt: None,
             listen: None,
             source: "maestro".into(),
-            share_group: "maestro-hubs".into(),
+            share_group: DEFAULT_SHARE_GROUP.into(),
             resync: ResyncLimits::default(),
             dispatch_batch: 500,
             max_status_bytes: 4 * 1024 * 1024,
@@ -125,7 +136,15 @@ impl Transport {
                 (Some(broker), mqtt)
             }
         };
-        let filter = format!("$share/{}/{}", config.share_group, wire::all_agent_events_filter(&config.source));
+        let filter = agent_events_subscription(&config.share_group, &config.source);
+        if config.share_group == DEFAULT_SHARE_GROUP && config.mqtt.as_ref().is_some_and(|m| m.username.is_some()) {
+            tracing::warn!(
+                group = DEFAULT_SHARE_GROUP,
+                "the hubs' shared-subscription group is the well-known default: \
+                a client that may subscribe can join it and take a share of every consumer's statuses; \
+                set --mqtt-share-group-file to a secret (or --mqtt-share-group \"\" with a single hub)"
+            );
+        }
         let (tx, rx) = mpsc::channel(1024);
         let link = Arc::new(MqttLink::start(&mqtt, vec![filter], tx)?);
         let resync = Arc::new(Resync {
