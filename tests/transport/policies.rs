@@ -172,3 +172,42 @@ async fn policy_pushes_queued_by_a_hub_that_never_sends_them_are_sent_by_the_nex
     b.stop().await;
     a.stop().await;
 }
+
+/// A bundle written right after a policy change is applied under that policy: its agent gets
+/// the policy update first, even when both wait in their queues for the same dispatch (here:
+/// written by a hub without transport, sent by the next).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_change_reaches_the_agent_before_a_bundle_written_after_it() {
+    let source = unique_source();
+    let dir = tempfile::tempdir().expect("plugin dir");
+    let setup = || HubSetup { plugins: Some(plugins_with_rollout_health(dir.path())), ..HubSetup::default() };
+    let a = TestHub::start_with(Backend::Postgres, setup()).await;
+    consumer(&a, "prod1", json!({"env": "prod"})).await;
+    let body = json!({"name": "prod-only", "selector": {"labels": {"env": "prod"}},
+        "status-feedback": {"plugins": [{"plugin": "rollout-health"}]}});
+    assert_eq!(a.post("/api/maestro/v1/plugin-policies", &body).await.status, 201);
+    let manifest = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x", "namespace": "default"}});
+    let reply = a.post("/api/maestro/v1/resources", &json!({"consumer_name": "prod1", "manifest": manifest})).await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+
+    let (tx, mut rx) = mpsc::channel(64);
+    let client_id = format!("order-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let topic = wire::source_events_topic(&source, "prod1");
+    let agent = MqttLink::start(&MqttConfig::new(MOSQUITTO, client_id), vec![topic], tx).expect("link");
+    agent.connected(Duration::from_secs(30)).await.expect("connects");
+    let b = a.start_beside_with_transport(setup(), transport_on(MOSQUITTO, &source)).await;
+    let mut order = Vec::new();
+    while order.len() < 2 {
+        let received = tokio::time::timeout(Duration::from_secs(30), rx.recv()).await.expect("an event").expect("link");
+        let event = wire::decode(received.message).expect("a binary-mode CloudEvent");
+        let ty = cloudevents::AttributesReader::ty(&event).to_string();
+        if !ty.ends_with("status.resync_request") {
+            order.push(ty);
+        }
+    }
+    assert_eq!(order[0], wire::POLICIES_UPDATE, "{order:?}");
+    assert!(order[1].ends_with("spec.create_request"), "{order:?}");
+    agent.close().await;
+    b.stop().await;
+    a.stop().await;
+}

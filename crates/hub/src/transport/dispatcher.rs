@@ -142,7 +142,7 @@ pub async fn publish_gone(
 pub struct Dispatcher {
     pub store: Arc<Store>,
     pub link: Arc<MqttLink>,
-    /// Drains the policy outbox after the bundle outbox, on the same wake-ups.
+    /// Drains the policy outbox before each claim of the bundle outbox, on the same wake-ups.
     pub policies: Arc<super::policies::PolicyPush>,
     pub metrics: TransportMetrics,
     pub options: DispatchOptions,
@@ -186,12 +186,14 @@ impl Dispatcher {
             if !self.link.state().borrow().connected {
                 return Ok(());
             }
+            // Policy pushes before each claim of bundle changes: a bundle written after a
+            // policy change reaches its agent after the policy, and is applied under it
+            // (on one hub; hubs draining side by side keep no order between the two queues).
+            self.policies.drain_queued(self.options.batch).await?;
             if self.dispatch_once().await? == 0 {
-                break;
+                return Ok(());
             }
         }
-        self.policies.drain_queued(self.options.batch).await?;
-        Ok(())
     }
 
     /// One claim: publish, await every ack, then delete the rows. Returns the rows done.

@@ -5,7 +5,7 @@
 //! for every push queued in the policy outbox: the store queues one, in the change's own
 //! transaction, for every consumer a created, replaced or deleted policy selected before or
 //! selects after, and for a consumer whose labels changed. The dispatcher drains that queue
-//! after the bundle outbox (same wake-ups), at least once: rows leave only after the broker's
+//! before each claim of the bundle outbox (same wake-ups), at least once: rows leave only after the broker's
 //! acknowledgement. Every update is read from the database when it is sent, so a late or
 //! duplicate one still carries the current list. Failures are logged and counted
 //! (`maestro_transport_policy_updates{outcome="failed"}`) and retried; no REST request waits
