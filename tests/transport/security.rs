@@ -227,6 +227,77 @@ async fn a_single_hub_without_sharing_keeps_an_agent_from_taking_statuses() {
     statuses_reach_the_hub_past_an_agent_in_the_default_share_group("").await;
 }
 
+/// The embedded broker with users (`--mqtt-broker-users`, or API authentication on): no login,
+/// no connection; and each agent reaches only its own consumer's topics, as deploy/mosquitto's
+/// ACL has it. A refused subscribe or publish closes the client's connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_embedded_broker_requires_a_login_and_keeps_each_agent_to_its_own_topics() {
+    let users = [("c1", "pw-c1"), ("c2", "pw-c2")].map(|(u, p)| (u.to_string(), p.to_string())).into();
+    let source = unique_source();
+    let transport = TransportConfig { source: source.clone(), embedded_users: Some(users), ..Default::default() };
+    let hub = TestHub::start_with_transport(Backend::Sqlite, transport).await;
+    let url = hub.hub.broker_url().expect("embedded broker").to_string();
+    consumer(&hub, "c1").await;
+    consumer(&hub, "c2").await;
+
+    for (name, config) in [
+        ("anonymous", MqttConfig::new(&url, "anonymous")),
+        ("wrong password", MqttConfig { password: Some("guess".into()), ..login(&url, "c1") }),
+    ] {
+        let (tx, _rx) = mpsc::channel(1);
+        let link =
+            MqttLink::start(&MqttConfig { client_id: format!("try-{}", name.len()), ..config }, vec![], tx).unwrap();
+        assert!(link.connected(Duration::from_secs(3)).await.is_err(), "{name} connected");
+        link.close().await;
+    }
+
+    let c1 = TestAgent::start_with_config(login(&url, "c1"), &source, "c1", AgentState::default()).await;
+    let c2 = TestAgent::start_with_config(login(&url, "c2"), &source, "c2", AgentState::default()).await;
+    let for_c1 = create_resource(&hub, "c1", "mine").await;
+    c1.wait_for("its own resource", |s| s.applied.contains_key(&for_c1)).await;
+    let path = format!("/api/maestro/v1/resources/{for_c1}");
+    hub.wait_for(&path, "c1's status", |r| r.body["status"]["ReconcileStatus"]["ObservedVersion"] == 1).await;
+
+    // Logged in as c1, reading c2's topic: the broker closes the connection at the SUBSCRIBE.
+    let (tx, mut snooped) = mpsc::channel(64);
+    let snoop = MqttConfig { client_id: "snoop".into(), ..login(&url, "c1") };
+    let snooper = MqttLink::start(&snoop, vec![wire::source_events_topic(&source, "c2")], tx).unwrap();
+    let for_c2 = create_resource(&hub, "c2", "secret").await;
+    c2.wait_for("its own resource", |s| s.applied.contains_key(&for_c2)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(snooped.try_recv().is_err(), "c1 read c2's spec");
+    snooper.close().await;
+
+    // Writing a status as c2 (for c2's bundle) is refused, and the hub records nothing.
+    let (tx, _rx) = mpsc::channel(1);
+    let forger = MqttLink::start(&MqttConfig { client_id: "forger".into(), ..login(&url, "c1") }, vec![], tx).unwrap();
+    forger.connected(Duration::from_secs(30)).await.unwrap();
+    let path = format!("/api/maestro/v1/resources/{for_c2}");
+    hub.wait_for(&path, "c2's own status", |r| r.body["status"]["ReconcileStatus"]["ObservedVersion"] == 1).await;
+    let before = hub.get(&path).await.body["status"].clone();
+    let status = ManifestBundleStatus::default();
+    let report = StatusReport {
+        resource_id: &for_c2,
+        resource_version: 1,
+        cluster_name: "c2",
+        original_source: "maestro",
+        sequence_id: u64::MAX / 2,
+        status: &status,
+    };
+    let forged = wire::encode(&wire::status_event("c2-work-agent", &report));
+    let sent = match forger.publish(&wire::agent_events_topic(&source, "c2"), forged).await {
+        Ok(ack) => ack.wait(Duration::from_secs(5)).await,
+        Err(err) => Err(err),
+    };
+    assert!(sent.is_err(), "a forged status must be refused");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(hub.get(&path).await.body["status"], before, "the hub recorded a forged status");
+    forger.close().await;
+    c1.stop().await;
+    c2.stop().await;
+    hub.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hub_and_agent_talk_over_tls_with_client_certificates() {
     maestro_net::install_crypto_provider();

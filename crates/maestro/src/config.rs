@@ -2,6 +2,7 @@
 //! and an optional TOML file, in that order of precedence. The file uses the flags' names
 //! (`database-url = "postgres://..."`), so there is one name per setting everywhere.
 
+use std::collections::HashMap;
 use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -39,6 +40,8 @@ pub enum ConfigError {
     File { path: String, message: String },
     #[error("--mqtt-password-file {path}: {source}")]
     MqttPassword { path: String, source: std::io::Error },
+    #[error("--mqtt-broker-users {path}: {message}")]
+    BrokerUsers { path: String, message: String },
     #[error("--mqtt-share-group-file {path}: {source}")]
     ShareGroupFile { path: String, source: std::io::Error },
     #[error(
@@ -214,9 +217,32 @@ pub struct TransportArgs {
     /// --mqtt-share-group.
     #[arg(long, env = "MAESTRO_MQTT_SHARE_GROUP_FILE")]
     pub mqtt_share_group_file: Option<PathBuf>,
+    /// The embedded broker's agents, one `consumer:password` line each ('#' comments). With
+    /// it, or whenever the API requires authentication, the embedded broker requires a login
+    /// and keeps each agent to its own consumer's topics.
+    #[arg(long, env = "MAESTRO_MQTT_BROKER_USERS")]
+    pub mqtt_broker_users: Option<PathBuf>,
 }
 
 impl TransportArgs {
+    /// The embedded broker's agents: from --mqtt-broker-users, or none but the hub when the
+    /// API requires authentication (`api_auth`); `None` leaves the broker open.
+    pub fn embedded_users(&self, api_auth: bool) -> Result<Option<HashMap<String, String>>, ConfigError> {
+        let Some(path) = &self.mqtt_broker_users else {
+            if api_auth && self.mqtt_url.is_none() {
+                tracing::warn!(
+                    "the API requires authentication, so the embedded MQTT broker does too: \
+                    no agent can log in until --mqtt-broker-users names them"
+                );
+                return Ok(Some(HashMap::new()));
+            }
+            return Ok(None);
+        };
+        let failed = |message: String| ConfigError::BrokerUsers { path: path.display().to_string(), message };
+        let text = std::fs::read_to_string(path).map_err(|err| failed(err.to_string()))?;
+        parse_broker_users(&text).map(Some).map_err(failed)
+    }
+
     /// The group from the file when one is given, else the flag; checked either way.
     fn share_group(&self) -> Result<String, ConfigError> {
         let group = match &self.mqtt_share_group_file {
@@ -331,4 +357,40 @@ pub fn flags_from_file(
         flags.push(OsString::from(format!("--{long}={text}")));
     }
     Ok(flags)
+}
+
+/// `consumer:password` lines; blank lines and `#` comments skipped.
+fn parse_broker_users(text: &str) -> Result<HashMap<String, String>, String> {
+    let mut users = HashMap::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let Some((user, password)) = line.split_once(':').filter(|(u, p)| !u.is_empty() && !p.is_empty()) else {
+            return Err(format!("line {}: expected consumer:password", n + 1));
+        };
+        if user == maestro_hub::transport::EMBEDDED_HUB_USER {
+            return Err(format!("line {}: {user} is the hub's own user", n + 1));
+        }
+        if users.insert(user.to_string(), password.to_string()).is_some() {
+            return Err(format!("line {}: {user} is listed twice", n + 1));
+        }
+    }
+    Ok(users)
+}
+
+#[cfg(test)]
+mod broker_users_tests {
+    use super::parse_broker_users;
+
+    #[test]
+    fn broker_users_are_consumer_password_lines_and_errors_name_the_line() {
+        let users = parse_broker_users("# agents\ncluster1:s3cr:et\n\ncluster2:pw\n").expect("parses");
+        assert_eq!(users.get("cluster1").map(String::as_str), Some("s3cr:et"));
+        assert_eq!(users.len(), 2);
+        assert_eq!(parse_broker_users("cluster1\n").unwrap_err(), "line 1: expected consumer:password");
+        assert!(parse_broker_users("a:1\na:2").unwrap_err().contains("line 2"));
+        assert!(parse_broker_users("maestro-hub:x").is_err());
+    }
 }

@@ -33,7 +33,11 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn serve(args: maestro::config::ServerArgs) -> anyhow::Result<()> {
-    let transport = args.transport.transport_config()?;
+    let mut transport = args.transport.transport_config()?;
+    let api_auth = args.auth_token_file.is_some()
+        || args.jwt_hs256_secret_file.is_some()
+        || args.jwt_rs256_public_key_file.is_some();
+    transport.embedded_users = args.transport.embedded_users(api_auth)?;
     let hub = maestro_hub::start_with_transport(args.hub_config()?, Some(transport)).await?;
     hub.run_until(stop_signal()).await.context("hub stopped serving")
 }
@@ -60,14 +64,24 @@ async fn stop_signal() {
 async fn dev(args: maestro::cli::DevArgs) -> anyhow::Result<()> {
     let config = args.hub_config()?;
     let database = maestro_store::redact_url(&config.database_url);
-    let hub = maestro_hub::start_with_transport(config, Some(Default::default())).await?;
+    // Every agent logs in to the embedded broker with a password of its own, made now.
+    let users = maestro::cli::agent::dev_broker_users(args.clusters);
+    let users_file = maestro::cli::agent::write_broker_users(&args.database.data_dir(), &users)?;
+    let transport =
+        maestro_hub::transport::TransportConfig { embedded_users: Some(users.clone()), ..Default::default() };
+    let hub = maestro_hub::start_with_transport(config, Some(transport)).await?;
     eprintln!("{}", maestro::cli::dev_banner(&hub.url(), &database));
     let Some(broker) = hub.broker_url().map(str::to_owned) else {
         return hub.run_until(stop_signal()).await.context("hub stopped serving");
     };
-    eprintln!("  MQTT      {broker}  (embedded broker; agents use --source maestro)\n");
+    eprintln!(
+        "  MQTT      {broker}  (embedded broker; agents use --source maestro and log in as their consumer,\n            \
+         passwords in {})\n",
+        users_file.display()
+    );
     let clusters =
-        maestro::cli::agent::DevClusters::start(&hub.store, &broker, args.clusters, &args.database.data_dir()).await?;
+        maestro::cli::agent::DevClusters::start(&hub.store, &broker, &users, args.clusters, &args.database.data_dir())
+            .await?;
     eprintln!("Simulated clusters, each with its agent:\n{}", clusters.describe());
     let served = hub.run_until(stop_signal()).await.context("hub stopped serving");
     clusters.shutdown().await;

@@ -4,12 +4,20 @@
 //!
 //! rumqttd's `Broker::start` blocks forever on threads of its own; its `Server` runs on our
 //! runtime instead, so aborting the task closes the listener. Its router runs on one thread.
+//!
+//! With [`BrokerAccess`] it requires a user name and password and keeps every agent to its own
+//! consumer's topics, the rules of `deploy/mosquitto/acl`: a user named after a consumer may
+//! subscribe only to `sources/<source>/consumers/<itself>/sourceevents` and publish only to
+//! `.../<itself>/agentevents`; the hub's user may do anything. A refused PUBLISH or SUBSCRIBE
+//! closes the client's connection (rumqttd, patched: `vendor/rumqttd`, `AclHandler`).
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rumqttd::protocol::v5::V5;
-use rumqttd::{ConnectionSettings, LinkType, Router, RouterConfig, Server, ServerSettings};
+use rumqttd::{AclAccess, ConnectionSettings, LinkType, Router, RouterConfig, Server, ServerSettings};
 use tokio::task::JoinHandle;
 
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +32,38 @@ pub enum BrokerError {
     NotUp(SocketAddr),
 }
 
+/// Who may log in to the embedded broker, and as whom the hub does.
+#[derive(Clone)]
+pub struct BrokerAccess {
+    /// User name to password; the hub's user among them. Every other user is a consumer.
+    pub users: HashMap<String, String>,
+    pub hub_user: String,
+}
+
+impl std::fmt::Debug for BrokerAccess {
+    /// Names the users, never their passwords.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut users: Vec<&String> = self.users.keys().collect();
+        users.sort();
+        f.debug_struct("BrokerAccess").field("users", &users).field("hub_user", &self.hub_user).finish()
+    }
+}
+
+/// Whether `user` may publish to or subscribe to `topic` (see the module doc).
+pub fn allows(hub_user: &str, user: &str, topic: &str, access: AclAccess) -> bool {
+    if user == hub_user {
+        return true;
+    }
+    let wanted = match access {
+        AclAccess::Publish => "agentevents",
+        AclAccess::Subscribe => "sourceevents",
+    };
+    let plain = |s: &str| !s.is_empty() && !s.contains(['+', '#']);
+    matches!(topic.split('/').collect::<Vec<_>>().as_slice(),
+        ["sources", source, "consumers", consumer, kind]
+            if plain(source) && *consumer == user && *kind == wanted && !user.is_empty())
+}
+
 /// An embedded broker serving on `addr` until [`EmbeddedBroker::stop`].
 pub struct EmbeddedBroker {
     pub addr: SocketAddr,
@@ -34,8 +74,12 @@ pub struct EmbeddedBroker {
 const MAX_PAYLOAD: usize = 20 * 1024 * 1024;
 
 impl EmbeddedBroker {
-    /// Starts a broker on `listen`, or on a free loopback port when `None`.
-    pub async fn start(listen: Option<SocketAddr>) -> Result<EmbeddedBroker, BrokerError> {
+    /// Starts a broker on `listen`, or on a free loopback port when `None`; anonymous without
+    /// `access`.
+    pub async fn start(
+        listen: Option<SocketAddr>,
+        access: Option<BrokerAccess>,
+    ) -> Result<EmbeddedBroker, BrokerError> {
         let requested = listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
         if !requested.ip().is_loopback() {
             return Err(BrokerError::NotLoopback(requested));
@@ -64,9 +108,14 @@ impl EmbeddedBroker {
                 connection_timeout_ms: 10_000,
                 max_payload_size: MAX_PAYLOAD,
                 max_inflight_count: 1000,
-                auth: None,
+                auth: access.as_ref().map(|a| a.users.clone()),
                 external_auth: None,
                 dynamic_filters: true,
+                acl: access.map(|a| {
+                    let hub = a.hub_user;
+                    Arc::new(move |user: &str, topic: &str, access| allows(&hub, user, topic, access))
+                        as rumqttd::AclHandler
+                }),
             },
         };
         let mut server = Server::new(settings, router_tx, V5);
@@ -99,4 +148,26 @@ async fn wait_until_listening(addr: SocketAddr) -> Result<(), BrokerError> {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     Err(BrokerError::NotUp(addr))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_agent_reaches_only_its_own_consumers_topics() {
+        let allows = |user, topic, access| allows("hub", user, topic, access);
+        assert!(allows("c1", "sources/maestro/consumers/c1/sourceevents", AclAccess::Subscribe));
+        assert!(allows("c1", "sources/maestro/consumers/c1/agentevents", AclAccess::Publish));
+        assert!(!allows("c1", "sources/maestro/consumers/c2/sourceevents", AclAccess::Subscribe));
+        assert!(!allows("c1", "sources/maestro/consumers/c2/agentevents", AclAccess::Publish));
+        assert!(!allows("c1", "sources/maestro/consumers/c1/agentevents", AclAccess::Subscribe));
+        assert!(!allows("c1", "sources/maestro/consumers/c1/sourceevents", AclAccess::Publish));
+        assert!(!allows("c1", "sources/+/consumers/c1/sourceevents", AclAccess::Subscribe));
+        assert!(!allows("c1", "sources/maestro/consumers/+/agentevents", AclAccess::Subscribe));
+        assert!(!allows("c1", "$share/maestro-hubs/sources/maestro/consumers/+/agentevents", AclAccess::Subscribe));
+        assert!(!allows("c1", "#", AclAccess::Subscribe));
+        assert!(!allows("", "sources/maestro/consumers//sourceevents", AclAccess::Subscribe));
+        assert!(allows("hub", "$share/maestro-hubs/sources/maestro/consumers/+/agentevents", AclAccess::Subscribe));
+    }
 }

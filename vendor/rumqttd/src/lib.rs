@@ -53,6 +53,19 @@ pub type AuthHandler = Arc<
         + Sync,
 >;
 
+// Maestro patch: topic authorization per logged-in user, checked on every PUBLISH topic and
+// SUBSCRIBE filter a client sends; a refusal closes the connection.
+/// What a client asks to do with a topic (a filter, for subscriptions).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AclAccess {
+    Publish,
+    Subscribe,
+}
+
+/// `(username, topic or filter, access)`: whether it is allowed. The username is the one the
+/// client logged in with (empty without a login).
+pub type AclHandler = Arc<dyn Fn(&str, &str, AclAccess) -> bool + Send + Sync>;
+
 #[derive(Debug, Default, Serialize, Deserialize, Clone)]
 pub struct Config {
     pub id: usize,
@@ -154,6 +167,9 @@ pub struct ConnectionSettings {
     pub external_auth: Option<AuthHandler>,
     #[serde(default)]
     pub dynamic_filters: bool,
+    // Maestro patch (see AclHandler).
+    #[serde(skip)]
+    pub acl: Option<AclHandler>,
 }
 
 impl ConnectionSettings {
@@ -179,6 +195,7 @@ impl fmt::Debug for ConnectionSettings {
             .field("auth", &self.auth)
             .field("external_auth", &self.external_auth.is_some())
             .field("dynamic_filters", &self.dynamic_filters)
+            .field("acl", &self.acl.is_some())
             .finish()
     }
 }

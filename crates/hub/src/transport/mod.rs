@@ -55,6 +55,17 @@ use resync::{Resync, ResyncLimits};
 /// allowed to subscribe could join it: deployments with credentials set a secret one.
 pub const DEFAULT_SHARE_GROUP: &str = "maestro-hubs";
 
+/// The user the hub logs in to its embedded broker as; no consumer may have this name.
+pub const EMBEDDED_HUB_USER: &str = "maestro-hub";
+
+/// The embedded broker's users: the agents', and the hub's own with a fresh random password
+/// (never stored or logged; it lives as long as the process).
+fn embedded_access(mut users: std::collections::HashMap<String, String>) -> maestro_wire::broker::BrokerAccess {
+    let password = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+    users.insert(EMBEDDED_HUB_USER.to_string(), password);
+    maestro_wire::broker::BrokerAccess { users, hub_user: EMBEDDED_HUB_USER.to_string() }
+}
+
 /// What the hub subscribes to for agent events: a shared subscription among the hubs of
 /// `group`, or (empty group, one hub) a plain one, which no other client can take a share of.
 pub fn agent_events_subscription(group: &str, source: &str) -> String {
@@ -69,6 +80,10 @@ pub struct TransportConfig {
     pub mqtt: Option<MqttConfig>,
     /// Where the embedded broker listens; `None` picks a free loopback port.
     pub listen: Option<SocketAddr>,
+    /// The embedded broker's agents (consumer name to password): with it the broker requires a
+    /// login and keeps each agent to its own consumer's topics (the hub logs in with a password
+    /// of its own, made at start); without it the broker is anonymous and open.
+    pub embedded_users: Option<std::collections::HashMap<String, String>>,
     /// The `<source>` of the topics (Maestro's default is `maestro`).
     pub source: String,
     /// Shared-subscription group of the hubs that split agent events between them.
@@ -89,6 +104,7 @@ impl Default for TransportConfig {
         TransportConfig {
             mqtt: None,
             listen: None,
+            embedded_users: None,
             source: "maestro".into(),
             share_group: DEFAULT_SHARE_GROUP.into(),
             resync: ResyncLimits::default(),
@@ -131,8 +147,13 @@ impl Transport {
         let (broker, mqtt) = match &config.mqtt {
             Some(mqtt) => (None, MqttConfig { client_id: client_id.clone(), ..mqtt.clone() }),
             None => {
-                let broker = EmbeddedBroker::start(config.listen).await?;
-                let mqtt = MqttConfig::new(broker.url(), client_id.clone());
+                let access = config.embedded_users.clone().map(embedded_access);
+                let broker = EmbeddedBroker::start(config.listen, access.clone()).await?;
+                let mut mqtt = MqttConfig::new(broker.url(), client_id.clone());
+                if let Some(access) = access {
+                    mqtt.password = access.users.get(&access.hub_user).cloned();
+                    mqtt.username = Some(access.hub_user);
+                }
                 (Some(broker), mqtt)
             }
         };

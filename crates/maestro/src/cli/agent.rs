@@ -64,6 +64,34 @@ impl AgentArgs {
     }
 }
 
+/// A fresh password for each of `maestro dev`'s agents, `cluster1..N`.
+pub fn dev_broker_users(count: usize) -> std::collections::HashMap<String, String> {
+    (1..=count).map(|i| (format!("cluster{i}"), uuid::Uuid::new_v4().simple().to_string())).collect()
+}
+
+/// Writes `maestro dev`'s broker users where an agent started by hand can read its password
+/// (`<data-dir>/dev-broker-users`, `consumer:password` lines, readable by the owner only).
+pub fn write_broker_users(
+    data_dir: &Path,
+    users: &std::collections::HashMap<String, String>,
+) -> anyhow::Result<std::path::PathBuf> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+    let path = data_dir.join("dev-broker-users");
+    let mut lines: Vec<String> = users.iter().map(|(user, password)| format!("{user}:{password}\n")).collect();
+    lines.sort();
+    let _ = std::fs::remove_file(&path);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    file.write_all(lines.concat().as_bytes()).with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
+}
+
 /// The simulated clusters of `maestro dev`, each with its consumer and agent.
 pub struct DevClusters {
     pub clusters: Vec<(RunningSim, RunningAgent)>,
@@ -75,6 +103,7 @@ impl DevClusters {
     pub async fn start(
         store: &maestro_store::Store,
         broker: &str,
+        users: &std::collections::HashMap<String, String>,
         count: usize,
         data_dir: &Path,
     ) -> anyhow::Result<DevClusters> {
@@ -87,12 +116,12 @@ impl DevClusters {
                 let id = uuid::Uuid::new_v4().to_string();
                 store.create_consumer(&id, &consumer, &Default::default()).await.context("creating consumer")?;
             }
-            let config = AgentConfig::new(
-                &consumer,
-                MqttConfig::new(broker.to_owned(), String::new()),
-                sim.config()?,
-                data_dir.join("dev-agents"),
-            );
+            let mqtt = MqttConfig {
+                username: Some(consumer.clone()),
+                password: users.get(&consumer).cloned(),
+                ..MqttConfig::new(broker.to_owned(), String::new())
+            };
+            let config = AgentConfig::new(&consumer, mqtt, sim.config()?, data_dir.join("dev-agents"));
             let agent = Agent::start(config).await.with_context(|| format!("starting the agent of {consumer}"))?;
             clusters.push((sim, agent));
         }

@@ -43,6 +43,9 @@ pub enum Error {
     ConnectionAck(String),
     #[error("Authentication error")]
     InvalidAuth,
+    // Maestro patch (see crate::AclHandler).
+    #[error("Not authorized: {0}")]
+    NotAuthorized(String),
     #[error("Channel try send error")]
     TrySend(#[from] TrySendError<(ConnectionId, Event)>),
     #[error("Link error = {0}")]
@@ -58,6 +61,9 @@ pub struct RemoteLink<P> {
     link_rx: LinkRx,
     notifications: VecDeque<Notification>,
     pub(crate) will_delay_interval: u32,
+    // Maestro patch: who logged in, and what they may publish and subscribe to.
+    pub(crate) username: String,
+    pub(crate) acl: Option<crate::AclHandler>,
 }
 
 impl<P: Protocol> RemoteLink<P> {
@@ -122,7 +128,32 @@ impl<P: Protocol> RemoteLink<P> {
             link_rx,
             notifications: VecDeque::with_capacity(100),
             will_delay_interval,
+            username: String::new(),
+            acl: None,
         })
+    }
+
+    // Maestro patch: refuses a PUBLISH topic or SUBSCRIBE filter the ACL does not allow. An
+    // empty topic (a topic alias) names a topic an earlier, checked PUBLISH set.
+    fn authorize(&self, packet: &Packet) -> Result<(), Error> {
+        let Some(acl) = &self.acl else { return Ok(()) };
+        let refused = match packet {
+            Packet::Publish(publish, _) => {
+                let topic = std::str::from_utf8(&publish.topic).unwrap_or("\u{fffd}");
+                (!topic.is_empty() && !acl(&self.username, topic, crate::AclAccess::Publish))
+                    .then(|| format!("publish to {topic}"))
+            }
+            Packet::Subscribe(subscribe, _) => subscribe
+                .filters
+                .iter()
+                .find(|f| !acl(&self.username, &f.path, crate::AclAccess::Subscribe))
+                .map(|f| format!("subscribe to {}", f.path)),
+            _ => None,
+        };
+        match refused {
+            Some(what) => Err(Error::NotAuthorized(format!("{} may not {what}", self.username))),
+            None => Ok(()),
+        }
     }
 
     pub async fn start(&mut self) -> Result<(), Error> {
@@ -134,10 +165,15 @@ impl<P: Protocol> RemoteLink<P> {
             select! {
                 o = self.network.read() => {
                     let packet = o?;
+                    // Maestro patch: every packet is authorized before the router sees it.
+                    let mut read = VecDeque::from([packet]);
+                    self.network.readv(&mut read)?;
+                    for packet in &read {
+                        self.authorize(packet)?;
+                    }
                     let len = {
                         let mut buffer = self.link_tx.buffer();
-                        buffer.push_back(packet);
-                        self.network.readv(&mut buffer)?;
+                        buffer.extend(read);
                         buffer.len()
                     };
 
@@ -283,6 +319,7 @@ mod tests {
             auth: None,
             external_auth: None,
             dynamic_filters: false,
+            acl: None,
         }
     }
 

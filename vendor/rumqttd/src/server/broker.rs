@@ -510,6 +510,7 @@ async fn remote<P: Protocol>(
     );
 
     let dynamic_filters = config.dynamic_filters;
+    let acl = config.acl.clone(); // Maestro patch
 
     let connect_packet = match mqtt_connect(config, &mut network).await {
         Ok(p) => p,
@@ -519,10 +520,12 @@ async fn remote<P: Protocol>(
         }
     };
 
-    let (mut client_id, clean_session) = match &connect_packet {
-        Packet::Connect(ref connect, _, _, _, _) => {
-            (connect.client_id.clone(), connect.clean_session)
-        }
+    let (mut client_id, clean_session, login_name) = match &connect_packet {
+        Packet::Connect(ref connect, _, _, _, ref login) => (
+            connect.client_id.clone(),
+            connect.clean_session,
+            login.as_ref().map(|l| l.username.clone()).unwrap_or_default(),
+        ),
         _ => unreachable!(),
     };
 
@@ -572,6 +575,10 @@ async fn remote<P: Protocol>(
             return;
         }
     };
+
+    // Maestro patch: the login and the ACL the link authorizes packets with.
+    link.username = login_name;
+    link.acl = acl;
 
     let connection_id = link.connection_id;
     let will_delay_interval = link.will_delay_interval;
