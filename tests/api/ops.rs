@@ -5,7 +5,11 @@ use serde_json::json;
 
 use crate::consumer;
 
-on_both_databases!(probes_answer_and_metrics_count_by_route, the_openapi_document_describes_the_api);
+on_both_databases!(
+    probes_answer_and_metrics_count_by_route,
+    the_openapi_document_describes_the_api,
+    the_openapi_document_is_valid_openapi,
+);
 
 async fn probes_answer_and_metrics_count_by_route(hub: &TestHub) {
     assert_eq!(hub.get("/healthz").await.status, 200);
@@ -42,4 +46,30 @@ async fn the_openapi_document_describes_the_api(hub: &TestHub) {
     }
     assert!(doc.body["paths"]["/api/maestro/v1/resource-bundles/{id}"]["put"].is_object());
     assert!(doc.body["components"]["schemas"]["BundleView"].is_object());
+}
+
+/// The served document passes openapi-spec-validator (installed by `scripts/test-tools`):
+/// clients and generators read it, so it must be valid OpenAPI, operation ids unique.
+async fn the_openapi_document_is_valid_openapi(hub: &TestHub) {
+    let doc = hub.get("/api/maestro/v1/openapi").await;
+    let mut ids = std::collections::BTreeMap::new();
+    for (path, operations) in doc.body["paths"].as_object().into_iter().flatten() {
+        for (method, operation) in operations.as_object().into_iter().flatten() {
+            if let Some(id) = operation["operationId"].as_str() {
+                let first = ids.insert(id.to_string(), format!("{method} {path}"));
+                assert!(first.is_none(), "operationId {id} of {method} {path} is also {first:?}");
+            }
+        }
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("openapi.json");
+    std::fs::write(&file, doc.body.to_string()).expect("document written");
+    let validator =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/tools/test-py/bin/openapi-spec-validator");
+    let output = std::process::Command::new(&validator)
+        .arg(&file)
+        .output()
+        .unwrap_or_else(|err| panic!("{}: {err}; run scripts/test-tools (scripts/test does)", validator.display()));
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "openapi-spec-validator refused the document:\n{text}");
 }

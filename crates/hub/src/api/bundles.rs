@@ -15,7 +15,7 @@ use crate::service::{ForceTrigger, ServiceError, WriteKeys};
 use maestro_model::BundleContent;
 use maestro_store::{BundleScope, Page};
 
-#[utoipa::path(get, path = "/api/maestro/v1/resource-bundles", tag = "resource-bundles",
+#[utoipa::path(get, operation_id = "listResourceBundles", path = "/api/maestro/v1/resource-bundles", tag = "resource-bundles",
     params(("page" = Option<i64>, Query), ("size" = Option<i64>, Query), ("search" = Option<String>, Query),
            ("orderBy" = Option<String>, Query), ("fields" = Option<String>, Query)),
     responses((status = 200, body = ListView<BundleView>), (status = 400, body = super::error::ErrorBody)))]
@@ -26,13 +26,13 @@ pub async fn list(State(state): State<ApiState>, params: ListParams) -> Result<a
         .into_response(params.fields.as_deref())
 }
 
-#[utoipa::path(get, path = "/api/maestro/v1/resource-bundles/{id}", tag = "resource-bundles", params(("id" = String, Path)),
+#[utoipa::path(get, operation_id = "getResourceBundle", path = "/api/maestro/v1/resource-bundles/{id}", tag = "resource-bundles", params(("id" = String, Path)),
     responses((status = 200, body = BundleView), (status = 404, body = super::error::ErrorBody)))]
 pub async fn get(State(state): State<ApiState>, Path(id): Path<String>) -> Result<Json<BundleView>, ApiError> {
     Ok(Json(state.store.get_bundle(&id).await?.try_into()?))
 }
 
-#[utoipa::path(post, path = "/api/maestro/v1/resource-bundles", tag = "resource-bundles", request_body = BundleWrite,
+#[utoipa::path(post, operation_id = "createResourceBundle", path = "/api/maestro/v1/resource-bundles", tag = "resource-bundles", request_body = BundleWrite,
     responses((status = 201, body = BundleView), (status = 400, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody)))]
 pub async fn create(
     State(state): State<ApiState>,
@@ -44,7 +44,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(stored.try_into()?)))
 }
 
-#[utoipa::path(put, path = "/api/maestro/v1/resource-bundles/{id}", tag = "resource-bundles", params(("id" = String, Path)),
+#[utoipa::path(put, operation_id = "replaceResourceBundle", path = "/api/maestro/v1/resource-bundles/{id}", tag = "resource-bundles", params(("id" = String, Path)),
     request_body = BundleWrite,
     responses((status = 200, body = BundleView), (status = 400, body = super::error::ErrorBody),
               (status = 404, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody)))]
@@ -59,7 +59,7 @@ pub async fn replace(
     Ok(Json(stored.try_into()?))
 }
 
-#[utoipa::path(delete, path = "/api/maestro/v1/resource-bundles/{id}", tag = "resource-bundles",
+#[utoipa::path(delete, operation_id = "deleteResourceBundle", path = "/api/maestro/v1/resource-bundles/{id}", tag = "resource-bundles",
     params(("id" = String, Path), ("force" = Option<bool>, Query, description = "purge now without waiting for the agent (a delete event is still sent); for a delete whose agent is gone")),
     responses((status = 204), (status = 400, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)))]
 pub async fn delete(

@@ -12,7 +12,7 @@ use super::list::{ListParams, ListView};
 use super::views::{ConsumerCreate, ConsumerPatch, ConsumerView};
 use crate::service::NewConsumer;
 
-#[utoipa::path(get, path = "/api/maestro/v1/consumers", tag = "consumers",
+#[utoipa::path(get, operation_id = "listConsumers", path = "/api/maestro/v1/consumers", tag = "consumers",
     params(("page" = Option<i64>, Query), ("size" = Option<i64>, Query), ("search" = Option<String>, Query),
            ("orderBy" = Option<String>, Query), ("fields" = Option<String>, Query)),
     responses((status = 200, body = ListView<ConsumerView>), (status = 400, body = super::error::ErrorBody)))]
@@ -26,7 +26,7 @@ pub async fn list(State(state): State<ApiState>, params: ListParams) -> Result<a
     ListView::new("ConsumerList", page).into_response(params.fields.as_deref())
 }
 
-#[utoipa::path(post, path = "/api/maestro/v1/consumers", tag = "consumers", request_body = ConsumerCreate,
+#[utoipa::path(post, operation_id = "createConsumer", path = "/api/maestro/v1/consumers", tag = "consumers", request_body = ConsumerCreate,
     responses((status = 201, body = ConsumerView), (status = 400, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody)))]
 pub async fn create(
     State(state): State<ApiState>,
@@ -42,13 +42,13 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(consumer.into())))
 }
 
-#[utoipa::path(get, path = "/api/maestro/v1/consumers/{id}", tag = "consumers", params(("id" = String, Path, description = "id or name")),
+#[utoipa::path(get, operation_id = "getConsumer", path = "/api/maestro/v1/consumers/{id}", tag = "consumers", params(("id" = String, Path, description = "id or name")),
     responses((status = 200, body = ConsumerView), (status = 404, body = super::error::ErrorBody)))]
 pub async fn get(State(state): State<ApiState>, Path(id): Path<String>) -> Result<Json<ConsumerView>, ApiError> {
     Ok(Json(state.store.get_consumer(&id).await?.into()))
 }
 
-#[utoipa::path(patch, path = "/api/maestro/v1/consumers/{id}", tag = "consumers", params(("id" = String, Path, description = "id or name")),
+#[utoipa::path(patch, operation_id = "patchConsumer", path = "/api/maestro/v1/consumers/{id}", tag = "consumers", params(("id" = String, Path, description = "id or name")),
     request_body = ConsumerPatch,
     responses((status = 200, body = ConsumerView), (status = 400, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)))]
 pub async fn patch(
@@ -65,7 +65,7 @@ pub async fn patch(
     Ok(Json(consumer.into()))
 }
 
-#[utoipa::path(delete, path = "/api/maestro/v1/consumers/{id}", tag = "consumers",
+#[utoipa::path(delete, operation_id = "deleteConsumer", path = "/api/maestro/v1/consumers/{id}", tag = "consumers",
     params(("id" = String, Path, description = "id or name"),
            ("cascade" = Option<bool>, Query, description = "force-delete the consumer's resource bundles first (they are purged without waiting for the agent); without it a consumer with bundles answers 409")),
     responses((status = 204), (status = 400, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody),

@@ -60,13 +60,13 @@ pub struct PolicyList {
     items: Vec<PolicyView>,
 }
 
-#[utoipa::path(get, path = "/api/maestro/v1/plugins", tag = "plugins", responses((status = 200, body = PluginList)))]
+#[utoipa::path(get, operation_id = "listPlugins", path = "/api/maestro/v1/plugins", tag = "plugins", responses((status = 200, body = PluginList)))]
 pub async fn list_plugins(State(state): State<ApiState>) -> Json<PluginList> {
     let items = state.plugins.as_ref().map(|p| p.plugins()).unwrap_or_default();
     Json(PluginList { kind: "PluginList", total: items.len(), items })
 }
 
-#[utoipa::path(get, path = "/api/maestro/v1/plugin-policies", tag = "plugins", responses((status = 200, body = PolicyList)))]
+#[utoipa::path(get, operation_id = "listPluginPolicies", path = "/api/maestro/v1/plugin-policies", tag = "plugins", responses((status = 200, body = PolicyList)))]
 pub async fn list_policies(State(state): State<ApiState>) -> Result<Json<PolicyList>, ApiError> {
     let mut items: Vec<PolicyView> = state.store.list_plugin_policies().await?.into_iter().map(Into::into).collect();
     if let Some(runtime) = &state.plugins {
@@ -81,13 +81,13 @@ pub async fn list_policies(State(state): State<ApiState>) -> Result<Json<PolicyL
     Ok(Json(PolicyList { kind: "PluginPolicyList", total: items.len(), items }))
 }
 
-#[utoipa::path(get, path = "/api/maestro/v1/plugin-policies/{name}", tag = "plugins", params(("name" = String, Path)),
+#[utoipa::path(get, operation_id = "getPluginPolicy", path = "/api/maestro/v1/plugin-policies/{name}", tag = "plugins", params(("name" = String, Path)),
     responses((status = 200, body = PolicyView), (status = 404, body = super::error::ErrorBody)))]
 pub async fn get_policy(State(state): State<ApiState>, Path(name): Path<String>) -> Result<Json<PolicyView>, ApiError> {
     Ok(Json(state.store.get_plugin_policy(&name).await?.into()))
 }
 
-#[utoipa::path(post, path = "/api/maestro/v1/plugin-policies", tag = "plugins", request_body = PolicySpec,
+#[utoipa::path(post, operation_id = "createPluginPolicy", path = "/api/maestro/v1/plugin-policies", tag = "plugins", request_body = PolicySpec,
     responses((status = 201, body = PolicyView), (status = 400, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody)))]
 pub async fn create_policy(
     State(state): State<ApiState>,
@@ -97,7 +97,7 @@ pub async fn create_policy(
     Ok((StatusCode::CREATED, Json(stored.into())))
 }
 
-#[utoipa::path(put, path = "/api/maestro/v1/plugin-policies/{name}", tag = "plugins", params(("name" = String, Path)), request_body = PolicySpec,
+#[utoipa::path(put, operation_id = "replacePluginPolicy", path = "/api/maestro/v1/plugin-policies/{name}", tag = "plugins", params(("name" = String, Path)), request_body = PolicySpec,
     responses((status = 200, body = PolicyView), (status = 400, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)))]
 pub async fn replace_policy(
     State(state): State<ApiState>,
@@ -108,7 +108,7 @@ pub async fn replace_policy(
     Ok(Json(stored.into()))
 }
 
-#[utoipa::path(delete, path = "/api/maestro/v1/plugin-policies/{name}", tag = "plugins", params(("name" = String, Path)),
+#[utoipa::path(delete, operation_id = "deletePluginPolicy", path = "/api/maestro/v1/plugin-policies/{name}", tag = "plugins", params(("name" = String, Path)),
     responses((status = 204), (status = 404, body = super::error::ErrorBody)))]
 pub async fn delete_policy(State(state): State<ApiState>, Path(name): Path<String>) -> Result<StatusCode, ApiError> {
     state.services.policies.delete(&name).await.map_err(refused)?;

@@ -25,7 +25,7 @@ const RENAME: Rename = Rename(&[
     ("manifest_configs[0].feedbackRules", "feedback_rules"),
 ]);
 
-#[utoipa::path(get, path = "/api/maestro/v1/resources", tag = "resources",
+#[utoipa::path(get, operation_id = "listResources", path = "/api/maestro/v1/resources", tag = "resources",
     params(("page" = Option<i64>, Query), ("size" = Option<i64>, Query), ("search" = Option<String>, Query),
            ("orderBy" = Option<String>, Query), ("fields" = Option<String>, Query)),
     responses((status = 200, body = ListView<ResourceView>), (status = 400, body = super::error::ErrorBody)))]
@@ -39,13 +39,13 @@ pub async fn list(State(state): State<ApiState>, params: ListParams) -> Result<a
         .into_response(params.fields.as_deref())
 }
 
-#[utoipa::path(get, path = "/api/maestro/v1/resources/{id}", tag = "resources", params(("id" = String, Path)),
+#[utoipa::path(get, operation_id = "getResource", path = "/api/maestro/v1/resources/{id}", tag = "resources", params(("id" = String, Path)),
     responses((status = 200, body = ResourceView), (status = 404, body = super::error::ErrorBody)))]
 pub async fn get(State(state): State<ApiState>, Path(id): Path<String>) -> Result<Json<ResourceView>, ApiError> {
     Ok(Json(view(state.store.get_bundle(&id).await?)?))
 }
 
-#[utoipa::path(post, path = "/api/maestro/v1/resources", tag = "resources", request_body = ResourceWrite,
+#[utoipa::path(post, operation_id = "createResource", path = "/api/maestro/v1/resources", tag = "resources", request_body = ResourceWrite,
     responses((status = 201, body = ResourceView), (status = 400, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody)))]
 pub async fn create(
     State(state): State<ApiState>,
@@ -56,7 +56,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(view(stored)?)))
 }
 
-#[utoipa::path(put, path = "/api/maestro/v1/resources/{id}", tag = "resources", params(("id" = String, Path)), request_body = ResourceWrite,
+#[utoipa::path(put, operation_id = "replaceResource", path = "/api/maestro/v1/resources/{id}", tag = "resources", params(("id" = String, Path)), request_body = ResourceWrite,
     responses((status = 200, body = ResourceView), (status = 400, body = super::error::ErrorBody),
               (status = 404, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody)))]
 pub async fn replace(
@@ -70,7 +70,7 @@ pub async fn replace(
     Ok(Json(view(stored)?))
 }
 
-#[utoipa::path(delete, path = "/api/maestro/v1/resources/{id}", tag = "resources",
+#[utoipa::path(delete, operation_id = "deleteResource", path = "/api/maestro/v1/resources/{id}", tag = "resources",
     params(("id" = String, Path), ("force" = Option<bool>, Query, description = "purge now without waiting for the agent (a delete event is still sent); for a delete whose agent is gone")),
     responses((status = 204), (status = 400, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)))]
 pub async fn delete(
