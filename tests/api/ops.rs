@@ -9,6 +9,7 @@ on_both_databases!(
     probes_answer_and_metrics_count_by_route,
     the_openapi_document_describes_the_api,
     the_openapi_document_is_valid_openapi,
+    the_api_answers_as_its_openapi_document_says_under_schemathesis,
 );
 
 async fn probes_answer_and_metrics_count_by_route(hub: &TestHub) {
@@ -72,4 +73,41 @@ async fn the_openapi_document_is_valid_openapi(hub: &TestHub) {
         .unwrap_or_else(|err| panic!("{}: {err}; run scripts/test-tools (scripts/test does)", validator.display()));
     let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     assert!(output.status.success(), "openapi-spec-validator refused the document:\n{text}");
+}
+
+/// Schemathesis (installed by `scripts/test-tools`) sends thousands of requests generated from
+/// the served document, its stateful phase chaining creates into reads, replaces and deletes.
+/// Every answer must be a documented status, of the documented content type and schema, and
+/// none a server error.
+async fn the_api_answers_as_its_openapi_document_says_under_schemathesis(hub: &TestHub) {
+    let tool = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/tools/test-py/bin/schemathesis");
+    let base = hub.url("");
+    // Its own working directory: schemathesis keeps examples and reports in the current one,
+    // and two runs side by side (SQLite and PostgreSQL) must not share them.
+    let workdir = tempfile::tempdir().expect("temp dir");
+    let run = tokio::process::Command::new(&tool)
+        .current_dir(workdir.path())
+        .args(["run", &hub.url("/api/maestro/v1/openapi"), "--url", &base])
+        .args([
+            "--checks",
+            "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
+        ])
+        .args(["--phases", "coverage,fuzzing,stateful", "--max-examples", "80", "--seed", "20261206"])
+        .args(["--no-color", "--workers", "1"])
+        .output();
+    let output = tokio::time::timeout(std::time::Duration::from_secs(600), run)
+        .await
+        .expect("schemathesis finishes within 10 minutes")
+        .unwrap_or_else(|err| panic!("{}: {err}; run scripts/test-tools (scripts/test does)", tool.display()));
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "schemathesis found failures:\n{text}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let generated = text
+        .lines()
+        .find_map(|line| line.trim().split_once(" generated").and_then(|(n, _)| n.trim().parse::<u64>().ok()))
+        .unwrap_or(0);
+    assert!(generated >= 3000, "only {generated} cases generated:\n{text}");
 }

@@ -2,6 +2,7 @@
 //! cannot drift from what the hub serves.
 
 use axum::Json;
+use serde_json::Value;
 use utoipa::OpenApi;
 
 use super::{bundles, consumers, plugins, resources};
@@ -33,6 +34,54 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
-pub async fn document() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+pub async fn document() -> Json<Value> {
+    Json(served())
+}
+
+/// The document as served: utoipa's, with list items that `fields=` may project.
+pub fn served() -> Value {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    projectable_list_items(&mut doc);
+    doc
+}
+
+/// With `fields=`, a list's items carry only the fields asked for (plus `id` and `kind`), so
+/// the item schema of every list response is its view's without `required`: a client reading
+/// a projected list still reads a document that matches.
+fn projectable_list_items(doc: &mut Value) {
+    let Some(schemas) = doc.pointer_mut("/components/schemas").and_then(Value::as_object_mut) else { return };
+    let views = schemas.clone();
+    for (list, schema) in schemas.iter_mut().filter(|(name, _)| name.starts_with("ListView_")) {
+        let Some(items) = schema.pointer_mut("/properties/items/items") else { continue };
+        // utoipa inlines the view of a generic list; a `$ref` is resolved the same way.
+        let referenced = items.get("$ref").and_then(Value::as_str).and_then(|r| r.rsplit('/').next());
+        if let Some(view) = referenced.and_then(|name| views.get(name)) {
+            *items = view.clone();
+        }
+        let view = list.trim_start_matches("ListView_");
+        if let Some(object) = items.as_object_mut() {
+            object.remove("required");
+            let what = format!("A {view}; with `fields`, only the fields asked for, and `id` and `kind`.");
+            object.insert("description".into(), Value::String(what));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn list_items_may_be_projected_by_fields() {
+        let doc = served();
+        let schemas = doc.pointer("/components/schemas").and_then(Value::as_object).expect("schemas");
+        let lists: Vec<&String> = schemas.keys().filter(|name| name.starts_with("ListView_")).collect();
+        assert_eq!(lists.len(), 3, "{lists:?}");
+        for list in lists {
+            let items = &schemas[list].pointer("/properties/items/items");
+            let items = items.unwrap_or_else(|| panic!("{list}: {}", schemas[list]));
+            assert!(items.get("required").is_none(), "{list}: {items}");
+            assert!(items.get("properties").is_some_and(Value::is_object), "{list}: {items}");
+        }
+    }
 }
