@@ -16,7 +16,7 @@ use maestro_model::BundleContent;
 use maestro_store::{BundleScope, Page};
 
 #[utoipa::path(get, operation_id = "listResourceBundles", path = "/api/maestro/v1/resource-bundles", tag = "resource-bundles",
-    params(("page" = Option<i64>, Query), ("size" = Option<i64>, Query), ("search" = Option<String>, Query),
+    params(("page" = Option<i64>, Query, minimum = 1, description = "from 1"), ("size" = Option<i64>, Query, minimum = 0, description = "0 to the hub's --max-page-size (default 1000); 0 returns only total"), ("search" = Option<String>, Query),
            ("orderBy" = Option<String>, Query), ("fields" = Option<String>, Query)),
     responses((status = 200, body = ListView<BundleView>), (status = 400, body = super::error::ErrorBody)))]
 pub async fn list(State(state): State<ApiState>, params: ListParams) -> Result<axum::response::Response, ApiError> {

@@ -16,6 +16,7 @@ mod openapi;
 mod ops;
 mod plugins;
 mod resources;
+mod schemas;
 pub mod views;
 
 use std::sync::Arc;

@@ -42,7 +42,51 @@ pub async fn document() -> Json<Value> {
 pub fn served() -> Value {
     let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
     projectable_list_items(&mut doc);
+    common_answers(&mut doc);
     doc
+}
+
+/// The answers any operation can give besides the ones its annotation names, each in the
+/// error shape: 400 (a parameter or body refused), 401 (authentication on, no valid token), 503
+/// (the request deadline); writes 413 (body over the limit), 415 (not JSON) and 409; and 404
+/// on a path that names an object.
+fn common_answers(doc: &mut Value) {
+    const ANSWERS: &[(&str, &str)] = &[
+        ("400", "Refused: the reason and details name the parameter or field"),
+        ("401", "Authentication is on and the request carries no valid token"),
+        ("404", "No such object"),
+        ("409", "Conflicts with what is stored (version, name, a delete in progress, bundles left)"),
+        ("413", "The body is larger than the hub accepts (--max-body-bytes)"),
+        ("415", "The body is not application/json"),
+        ("503", "The request did not finish within the hub's deadline (--request-timeout)"),
+    ];
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else { return };
+    for (path, operations) in paths.iter_mut() {
+        let names_object = path.contains('{');
+        for (method, operation) in operations.as_object_mut().into_iter().flatten() {
+            let writes = matches!(method.as_str(), "post" | "put" | "patch" | "delete");
+            let has_body = matches!(method.as_str(), "post" | "put" | "patch");
+            let Some(responses) = operation.get_mut("responses").and_then(Value::as_object_mut) else { continue };
+            for (code, description) in ANSWERS {
+                let applies = match *code {
+                    "404" => names_object,
+                    "409" => writes,
+                    "413" | "415" => has_body,
+                    _ => true,
+                };
+                if applies && !responses.contains_key(*code) {
+                    responses.insert((*code).to_string(), error_answer(description));
+                }
+            }
+        }
+    }
+}
+
+fn error_answer(description: &str) -> Value {
+    serde_json::json!({
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+    })
 }
 
 /// With `fields=`, a list's items carry only the fields asked for (plus `id` and `kind`), so
@@ -83,5 +127,26 @@ mod tests {
             assert!(items.get("required").is_none(), "{list}: {items}");
             assert!(items.get("properties").is_some_and(Value::is_object), "{list}: {items}");
         }
+    }
+
+    #[test]
+    fn every_operation_documents_the_errors_it_can_answer() {
+        let doc = served();
+        for (path, operations) in doc["paths"].as_object().expect("paths") {
+            for (method, operation) in operations.as_object().expect("operations") {
+                let responses = &operation["responses"];
+                for code in ["400", "401", "503"] {
+                    assert!(responses.get(code).is_some(), "{method} {path} lacks {code}");
+                }
+                if method == "post" || method == "put" || method == "patch" {
+                    assert!(responses.get("413").is_some() && responses.get("415").is_some(), "{method} {path}");
+                }
+                if path.contains('{') {
+                    assert!(responses.get("404").is_some(), "{method} {path} lacks 404");
+                }
+            }
+        }
+        let configs = &doc["components"]["schemas"]["ManifestConfig"];
+        assert!(configs["properties"]["resourceIdentifier"].is_object(), "{configs}");
     }
 }

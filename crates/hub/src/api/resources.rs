@@ -26,7 +26,7 @@ const RENAME: Rename = Rename(&[
 ]);
 
 #[utoipa::path(get, operation_id = "listResources", path = "/api/maestro/v1/resources", tag = "resources",
-    params(("page" = Option<i64>, Query), ("size" = Option<i64>, Query), ("search" = Option<String>, Query),
+    params(("page" = Option<i64>, Query, minimum = 1, description = "from 1"), ("size" = Option<i64>, Query, minimum = 0, description = "0 to the hub's --max-page-size (default 1000); 0 returns only total"), ("search" = Option<String>, Query),
            ("orderBy" = Option<String>, Query), ("fields" = Option<String>, Query)),
     responses((status = 200, body = ListView<ResourceView>), (status = 400, body = super::error::ErrorBody)))]
 pub async fn list(State(state): State<ApiState>, params: ListParams) -> Result<axum::response::Response, ApiError> {

@@ -54,12 +54,12 @@ pub struct BundleView {
     pub metadata: Box<RawValue>,
     #[schema(value_type = Vec<Object>)]
     pub manifests: Box<RawValue>,
-    #[schema(value_type = Vec<Object>)]
+    #[schema(value_type = Vec<super::schemas::ManifestConfig>)]
     pub manifest_configs: Box<RawValue>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<super::schemas::DeleteOption>)]
     pub delete_option: Option<Box<RawValue>>,
-    #[schema(value_type = Object)]
+    #[schema(value_type = super::schemas::BundleStatus)]
     pub status: Box<RawValue>,
 }
 
@@ -105,13 +105,13 @@ pub struct ResourceView {
     #[schema(value_type = Object)]
     pub manifest: Value,
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<super::schemas::UpdateStrategy>)]
     pub update_strategy: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Vec<Object>>)]
+    #[schema(value_type = Option<Vec<super::schemas::FeedbackRule>>)]
     pub feedback_rules: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<super::schemas::DeleteOption>)]
     pub delete_option: Option<Value>,
     #[schema(value_type = Object)]
     pub metadata: Value,
@@ -193,9 +193,9 @@ pub struct BundleWrite {
     pub metadata: Option<Map<String, Value>>,
     #[schema(value_type = Vec<Object>)]
     pub manifests: Vec<Value>,
-    #[schema(value_type = Option<Vec<Object>>)]
+    #[schema(value_type = Option<Vec<super::schemas::ManifestConfig>>)]
     pub manifest_configs: Option<Vec<Value>>,
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<super::schemas::DeleteOption>)]
     pub delete_option: Option<Value>,
 }
 
@@ -215,11 +215,11 @@ pub struct ResourceWrite {
     pub metadata: Option<Map<String, Value>>,
     #[schema(value_type = Object)]
     pub manifest: Value,
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<super::schemas::UpdateStrategy>)]
     pub update_strategy: Option<Value>,
-    #[schema(value_type = Option<Vec<Object>>)]
+    #[schema(value_type = Option<Vec<super::schemas::FeedbackRule>>)]
     pub feedback_rules: Option<Vec<Value>>,
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<super::schemas::DeleteOption>)]
     pub delete_option: Option<Value>,
 }
 
