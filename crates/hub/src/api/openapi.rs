@@ -43,6 +43,7 @@ pub fn served() -> Value {
     let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
     projectable_list_items(&mut doc);
     common_answers(&mut doc);
+    version_required_on_put(&mut doc);
     doc
 }
 
@@ -79,6 +80,21 @@ fn common_answers(doc: &mut Value) {
                 }
             }
         }
+    }
+}
+
+/// A PUT must carry the `version` it read (a POST's is ignored), though both send the same
+/// write type: the PUT's body schema says so.
+fn version_required_on_put(doc: &mut Value) {
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else { return };
+    let versioned = ["/api/maestro/v1/resource-bundles/{id}", "/api/maestro/v1/resources/{id}"];
+    for (path, operations) in paths.iter_mut().filter(|(path, _)| versioned.contains(&path.as_str())) {
+        tracing::trace!(path, "version required on PUT");
+        let Some(schema) = operations.pointer_mut("/put/requestBody/content/application~1json/schema") else {
+            continue;
+        };
+        let written = schema.clone();
+        *schema = serde_json::json!({"allOf": [written, {"required": ["version"]}]});
     }
 }
 
@@ -146,6 +162,8 @@ mod tests {
                 }
             }
         }
+        let put = &doc["paths"]["/api/maestro/v1/resources/{id}"]["put"]["requestBody"]["content"]["application/json"];
+        assert_eq!(put["schema"]["allOf"][1]["required"][0], "version", "{put}");
         let configs = &doc["components"]["schemas"]["ManifestConfig"];
         assert!(configs["properties"]["resourceIdentifier"].is_object(), "{configs}");
     }

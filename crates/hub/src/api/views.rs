@@ -155,6 +155,7 @@ pub struct ConsumerCreate {
     /// Assigned by the hub when absent.
     pub id: Option<String>,
     /// Defaults to the id. Agents and topics use it, so it must be a DNS-1123 subdomain.
+    #[schema(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$", max_length = 253)]
     pub name: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub labels: Option<Map<String, Value>>,
@@ -184,6 +185,7 @@ pub struct BundleWrite {
     /// A UUID; assigned by the hub when absent. On PUT it must match the path.
     pub id: Option<String>,
     /// Unique within the consumer; defaults to the id. Cannot change.
+    #[schema(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$", max_length = 253)]
     pub name: Option<String>,
     /// Required on POST; cannot change.
     pub consumer_name: Option<String>,
@@ -208,6 +210,7 @@ impl RequestBody for BundleWrite {
 #[serde(deny_unknown_fields)]
 pub struct ResourceWrite {
     pub id: Option<String>,
+    #[schema(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$", max_length = 253)]
     pub name: Option<String>,
     pub consumer_name: Option<String>,
     pub version: Option<i64>,
