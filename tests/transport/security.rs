@@ -31,20 +31,27 @@ fn passwords(dir: &Path, users: &[&str]) -> std::path::PathBuf {
     file
 }
 
-fn login(url: &str, user: &str) -> MqttConfig {
-    MqttConfig { username: Some(user.into()), password: Some(format!("pw-{user}")), ..MqttConfig::new(url, "") }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_agent_can_neither_read_nor_write_another_consumers_topics() {
+/// A Mosquitto with passwords for `users` and deploy/mosquitto's ACL (the directory holds the
+/// password file: keep it as long as the broker).
+async fn deploy_acl_broker(users: &[&str]) -> (tempfile::TempDir, PrivateMosquitto) {
     let dir = tempfile::tempdir().unwrap();
-    let passwd = passwords(dir.path(), &["maestro-hub", "c1", "c2"]);
+    let passwd = passwords(dir.path(), users);
     let broker = PrivateMosquitto::start(&format!(
         "allow_anonymous false\npassword_file {}\nacl_file {}",
         passwd.display(),
         acl_file().display()
     ))
     .await;
+    (dir, broker)
+}
+
+fn login(url: &str, user: &str) -> MqttConfig {
+    MqttConfig { username: Some(user.into()), password: Some(format!("pw-{user}")), ..MqttConfig::new(url, "") }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_can_neither_read_nor_write_another_consumers_topics() {
+    let (_dir, broker) = deploy_acl_broker(&["maestro-hub", "c1", "c2"]).await;
     let url = broker.url();
     let source = unique_source();
     let transport =
@@ -176,14 +183,7 @@ fn tls(port: u16, dir: &Path, client: &str) -> MqttConfig {
 /// group a secret (deploy/hub reads it from its Secret), or no sharing at all for a single hub,
 /// an agent that joins the well-known group takes nothing from the hub.
 async fn statuses_reach_the_hub_past_an_agent_in_the_default_share_group(group: &str) {
-    let dir = tempfile::tempdir().unwrap();
-    let passwd = passwords(dir.path(), &["maestro-hub", "c1", "c2"]);
-    let broker = PrivateMosquitto::start(&format!(
-        "allow_anonymous false\npassword_file {}\nacl_file {}",
-        passwd.display(),
-        acl_file().display()
-    ))
-    .await;
+    let (_dir, broker) = deploy_acl_broker(&["maestro-hub", "c1", "c2"]).await;
     let url = broker.url();
     let source = unique_source();
     let transport = TransportConfig {

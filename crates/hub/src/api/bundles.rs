@@ -67,6 +67,7 @@ pub async fn delete(
     Path(id): Path<String>,
     Force(force): Force,
 ) -> Result<StatusCode, ApiError> {
+    // Straight to the store: every bundle is visible here, so no read before the write.
     let bundles = &state.services.bundles;
     if force {
         bundles.force_delete(&id, ForceTrigger::Api).await.map_err(refused)?;

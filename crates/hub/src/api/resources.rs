@@ -78,12 +78,7 @@ pub async fn delete(
     Path(id): Path<String>,
     Force(force): Force,
 ) -> Result<StatusCode, ApiError> {
-    let bundles = &state.services.bundles;
-    if force {
-        bundles.force_delete_visible(&id, single_manifest).await.map_err(refused)?;
-    } else {
-        bundles.delete_visible(&id, single_manifest).await.map_err(refused)?;
-    }
+    state.services.bundles.delete_visible(&id, force, single_manifest).await.map_err(refused)?;
     Ok(StatusCode::NO_CONTENT)
 }
 

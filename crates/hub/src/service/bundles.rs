@@ -150,15 +150,17 @@ impl BundleService {
         Ok(bundle)
     }
 
-    /// [`BundleService::delete`] for a caller whose view shows only some bundles: `visible`
-    /// refuses the others, as for [`BundleService::replace`].
+    /// [`BundleService::delete`] (or, with `force`, [`BundleService::force_delete`]) for a
+    /// caller whose view shows only some bundles: `visible` refuses the others, as for
+    /// [`BundleService::replace`].
     pub async fn delete_visible(
         &self,
         id: &str,
+        force: bool,
         visible: impl FnOnce(&StoredBundle) -> Result<(), ServiceError>,
     ) -> Result<StoredBundle, ServiceError> {
         visible(&self.store.get_bundle(id).await?)?;
-        self.delete(id).await
+        if force { self.force_delete(id, ForceTrigger::Api).await } else { self.delete(id).await }
     }
 
     /// Purges a bundle now, deleting or not, without waiting for its agent; a delete event is
@@ -173,29 +175,24 @@ impl BundleService {
         Ok(bundle)
     }
 
-    /// [`BundleService::force_delete`] through a view that shows only some bundles.
-    pub async fn force_delete_visible(
-        &self,
-        id: &str,
-        visible: impl FnOnce(&StoredBundle) -> Result<(), ServiceError>,
-    ) -> Result<StoredBundle, ServiceError> {
-        visible(&self.store.get_bundle(id).await?)?;
-        self.force_delete(id, ForceTrigger::Api).await
-    }
-
-    /// Force-deletes every bundle of a consumer (`?cascade=true`); how many.
-    pub async fn force_delete_all_of(&self, consumer_name: &str) -> Result<usize, ServiceError> {
-        let ids = self.store.bundle_ids_of(consumer_name).await?;
+    /// Force-deletes each of `ids`; how many were still there (its agent may have confirmed,
+    /// or another writer removed one, meanwhile).
+    async fn force_delete_each(&self, ids: Vec<String>, trigger: ForceTrigger) -> Result<usize, ServiceError> {
         let mut purged = 0;
         for id in ids {
-            match self.force_delete(&id, ForceTrigger::Cascade).await {
+            match self.force_delete(&id, trigger).await {
                 Ok(_) => purged += 1,
-                // Its agent confirmed (or another writer removed it) meanwhile.
                 Err(ServiceError::Store(maestro_store::StoreError::NotFound(_))) => {}
                 Err(err) => return Err(err),
             }
         }
         Ok(purged)
+    }
+
+    /// Force-deletes every bundle of a consumer (`?cascade=true`); how many.
+    pub async fn force_delete_all_of(&self, consumer_name: &str) -> Result<usize, ServiceError> {
+        let ids = self.store.bundle_ids_of(consumer_name).await?;
+        self.force_delete_each(ids, ForceTrigger::Cascade).await
     }
 
     /// Force-deletes bundles marked deleting more than `after` ago (`--stale-delete-after`);
@@ -207,13 +204,7 @@ impl BundleService {
         loop {
             let ids = self.store.stale_deletes(cutoff, BATCH).await?;
             let full = ids.len() as i64 == BATCH;
-            for id in ids {
-                match self.force_delete(&id, ForceTrigger::Stale).await {
-                    Ok(_) => retired += 1,
-                    Err(ServiceError::Store(maestro_store::StoreError::NotFound(_))) => {}
-                    Err(err) => return Err(err),
-                }
-            }
+            retired += self.force_delete_each(ids, ForceTrigger::Stale).await?;
             if !full {
                 return Ok(retired);
             }
