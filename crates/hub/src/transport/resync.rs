@@ -163,11 +163,7 @@ impl Resync {
                 pending.push(
                     publish_bundle(&self.link, &self.source, &bundle, action, &self.codecs, &subject)
                         .await
-                        .inspect_err(|err| {
-                            if matches!(err, DispatchError::Encode { .. }) {
-                                self.metrics.encode_failures.inc();
-                            }
-                        })?,
+                        .inspect_err(|err| self.count_encode_failure(err))?,
                 );
             }
         }
@@ -176,11 +172,7 @@ impl Resync {
         for (resource_id, entry) in listed {
             let sent = publish_gone(&self.link, &self.source, consumer, resource_id, entry.max, &self.codecs, &subject)
                 .await
-                .inspect_err(|err| {
-                    if matches!(err, DispatchError::Encode { .. }) {
-                        self.metrics.encode_failures.inc();
-                    }
-                })?;
+                .inspect_err(|err| self.count_encode_failure(err))?;
             pending.push(sent);
         }
         let sent = pending.len();
@@ -227,6 +219,12 @@ impl Resync {
             return Ok(Subject::default());
         }
         Ok(super::consumer_subject(&self.store, consumer).await?)
+    }
+
+    fn count_encode_failure(&self, err: &DispatchError) {
+        if matches!(err, DispatchError::Encode { .. }) {
+            self.metrics.encode_failures.inc();
+        }
     }
 
     async fn encode(
