@@ -159,7 +159,8 @@ async fn run(
                     let applied: Vec<(String, Applied)> =
                         state.lock().unwrap().applied.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
                     for (id, a) in applied {
-                        if held.is_empty() || held.get(&id) != Some(&wire::status_hash(&a.status)) {
+                        let listed = held.get(&id);
+                        if held.is_empty() || listed.is_some_and(|h| *h != wire::status_hash(&a.status)) {
                             report(&link, &id, a.version, &a.status).await;
                         }
                     }

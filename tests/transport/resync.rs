@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use maestro_hub::transport::TransportConfig;
 use maestro_tests::agent::{Applied, TestAgent, applied_status};
 use maestro_tests::{Backend, MOSQUITTO, PrivateMosquitto, TestHub, deployment, transport_on, unique_source};
 use maestro_wire::wire::EventAction;
@@ -151,6 +152,60 @@ async fn nothing_accepted_is_lost_when_the_broker_disappears() {
     assert!(hub.metric("maestro_transport_broker_connects_total").await >= 2.0);
     agent.stop().await;
     hub.stop().await;
+}
+
+/// Answers lost on their way to the hub (to a member of the hubs' group that drops them, say)
+/// are asked for again once unconfirmed for `confirm_after`: a status, and a delete's `Deleted`.
+async fn unconfirmed_changes_are_asked_for_again(backend: Backend) {
+    let source = unique_source();
+    let transport = TransportConfig { confirm_after: Duration::from_secs(1), ..transport_on(MOSQUITTO, &source) };
+    let hub = TestHub::start_with_transport(backend, transport).await;
+    consumer(&hub, "c1").await;
+    let agent = TestAgent::start(MOSQUITTO, &source, "c1").await;
+    let kept = create_resource(&hub, "c1", "kept").await;
+    let gone = create_resource(&hub, "c1", "gone").await;
+    let path = |id: &str| format!("/api/maestro/v1/resources/{id}");
+    for id in [&kept, &gone] {
+        hub.wait_for(&path(id), "the first status", |r| observed(r) == json!(1)).await;
+    }
+
+    // A minute ago: kept's status never arrived, and gone was marked deleting with its
+    // `Deleted` lost (here: no delete was even sent).
+    let past = chrono::Utc::now() - chrono::Duration::minutes(1);
+    let lose_status = "UPDATE resource_bundles SET status = NULL, updated_at = $1 WHERE id = $2";
+    execute(&hub, lose_status, past, &kept).await;
+    execute(&hub, "UPDATE resource_bundles SET deleted_at = $1, updated_at = $1 WHERE id = $2", past, &gone).await;
+    assert_eq!(hub.get(&path(&kept)).await.body["status"], json!({}));
+
+    hub.wait_for(&path(&kept), "kept's status asked for again", |r| observed(r) == json!(1)).await;
+    hub.wait_for(&path(&gone), "gone's delete sent again and confirmed", |r| r.status == 404).await;
+    agent.wait_for("the delete", |s| s.applied.get(&gone).is_some_and(|g| g.deleted)).await;
+    assert!(hub.metric("maestro_transport_resyncs_total{kind=\"confirm_requested\"}").await >= 1.0);
+    agent.stop().await;
+    hub.stop().await;
+}
+
+async fn execute(hub: &TestHub, sql: &'static str, at: chrono::DateTime<chrono::Utc>, id: &str) {
+    match hub.backend {
+        Backend::Postgres => {
+            let mut db = sqlx::PgConnection::connect(&hub.database_url).await.expect("connect");
+            sqlx::query(sql).bind(at).bind(id).execute(&mut db).await.expect("update");
+        }
+        Backend::Sqlite => {
+            let mut db = sqlx::SqliteConnection::connect(&hub.database_url).await.expect("connect");
+            sqlx::query(sql).bind(at).bind(id).execute(&mut db).await.expect("update");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unconfirmed_changes_are_asked_for_again_on_sqlite() {
+    unconfirmed_changes_are_asked_for_again(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unconfirmed_changes_are_asked_for_again_on_postgres() {
+    unconfirmed_changes_are_asked_for_again(Backend::Postgres).await;
 }
 
 pub async fn wait_outbox_empty(hub: &TestHub) {

@@ -207,6 +207,11 @@ pub struct TransportArgs {
     /// How often the hub asks agents to re-send statuses it lacks (also done on every connect).
     #[arg(long, env = "MAESTRO_STATUS_RESYNC_INTERVAL", default_value = "5m", value_parser = humantime::parse_duration)]
     pub status_resync_interval: Duration,
+    /// Ask an agent again for a change it has not confirmed for this long (a status of a new
+    /// version, a delete's `Deleted`): an answer lost on the way is recovered within a few
+    /// times this, not at the next status resync; `0` turns it off.
+    #[arg(long, env = "MAESTRO_CONFIRM_AFTER", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub confirm_after: Duration,
     /// The shared-subscription group of the hubs (`$share/<group>/...agentevents`); empty: no
     /// sharing (one hub). A broker's ACL file cannot stop a client from joining a group it can
     /// name, and a member that may not read takes its share of agent events with it: with
@@ -272,6 +277,7 @@ impl TransportArgs {
                 max_bytes: self.resync_max_bytes,
             },
             status_resync_interval: self.status_resync_interval,
+            confirm_after: self.confirm_after,
             ..Default::default()
         })
     }

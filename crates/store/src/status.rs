@@ -19,6 +19,8 @@
 //! - a `Deleted` status of the current version of a deleting bundle purges it whatever its
 //!   sequence id: the objects are gone, and a consumer must not stay undeletable over ordering.
 
+use chrono::{DateTime, Utc};
+use maestro_search::Dialect;
 use serde_json::{Value, json};
 
 use super::bundles::json_arg;
@@ -46,6 +48,15 @@ pub struct ReportedStatus<'a> {
     pub resource_status: &'a [Value],
     /// The `Deleted` condition is true.
     pub deleted: bool,
+}
+
+/// A bundle whose latest change its agent has not confirmed ([`Store::unconfirmed`]).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Unconfirmed {
+    pub id: String,
+    pub consumer_name: String,
+    /// Marked deleting: what is unconfirmed is the delete.
+    pub deleting: bool,
 }
 
 #[derive(sqlx::FromRow)]
@@ -169,19 +180,40 @@ impl Store {
         Ok(changed > 0)
     }
 
-    /// `(resource id, status hash)` of every status recorded for a consumer's bundles.
+    /// `(resource id, status hash)` of every bundle of a consumer; the hash is empty where no
+    /// status is recorded, so that an agent holding the bundle sends one (agents, as OCM's do,
+    /// answer a status resync only for the bundles it lists).
     pub async fn status_hashes(&self, consumer: &str) -> Result<Vec<(String, String)>, StoreError> {
-        let sql = "SELECT id, CAST(status AS TEXT) FROM resource_bundles WHERE consumer_name = $1 AND status IS NOT NULL \
-                   ORDER BY id";
+        let sql = "SELECT id, CAST(status AS TEXT) FROM resource_bundles WHERE consumer_name = $1 ORDER BY id";
         let rows: Vec<(String, Option<String>)> =
             on_pool!(self, pool => sqlx::query_as(sql).bind(consumer).fetch_all(pool).await)?;
         Ok(rows
             .into_iter()
-            .filter_map(|(id, status)| {
-                let status: Value = serde_json::from_str(status.as_deref()?).ok()?;
-                Some((id, status.get("statusHash")?.as_str()?.to_string()))
+            .map(|(id, status)| {
+                let hash = status
+                    .and_then(|s| serde_json::from_str::<Value>(&s).ok())
+                    .and_then(|s| s.get("statusHash")?.as_str().map(str::to_string));
+                (id, hash.unwrap_or_default())
             })
             .collect())
+    }
+
+    /// Bundles changed before `before` whose agent has not confirmed the change: no status of
+    /// their current version recorded, or a delete not confirmed (oldest change first, at most
+    /// `limit`). What the hub asks again for, in case an answer was lost on the way.
+    pub async fn unconfirmed(&self, before: DateTime<Utc>, limit: i64) -> Result<Vec<Unconfirmed>, StoreError> {
+        let observed = match self.dialect() {
+            Dialect::Postgres => "CAST(status->>'ObservedVersion' AS BIGINT)",
+            Dialect::Sqlite => "CAST(json_extract(status, '$.ObservedVersion') AS INTEGER)",
+        };
+        let sql = format!(
+            "SELECT id, consumer_name, (deleted_at IS NOT NULL) AS deleting FROM resource_bundles \
+             WHERE updated_at < $1 AND (deleted_at IS NOT NULL OR status IS NULL \
+             OR {observed} IS NULL OR {observed} <> version) ORDER BY updated_at LIMIT $2"
+        );
+        Ok(
+            on_pool!(self, pool => sqlx::query_as::<_, Unconfirmed>(audited(&sql)).bind(before).bind(limit).fetch_all(pool).await)?,
+        )
     }
 }
 

@@ -854,7 +854,9 @@ impl Reconciler {
         let mut resend = Vec::new();
         for (id, state) in &self.bundles {
             let (Some(status), Some(hash)) = (&state.status, &state.hash) else { continue };
-            if known.is_empty() || known.get(id.as_str()) != Some(&hash.as_str()) {
+            // As OCM's agents: only what the hub lists (all when it lists nothing); a bundle the
+            // hub does not list is one it is deleting or never had, and its delete will come.
+            if known.is_empty() || known.get(id.as_str()).is_some_and(|listed| *listed != hash.as_str()) {
                 resend.push(PendingStatus {
                     bundle_id: id.clone(),
                     version: state.version,

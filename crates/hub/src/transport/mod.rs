@@ -11,6 +11,7 @@
 //!            current version only ─▶ resource_bundles.status; `Deleted` ─▶ purge (two-phase delete)
 //!     resync: agent's spec.resync_request ─▶ re-send what is newer or deleting;
 //!             hub's status.resync_request (start, reconnect) ─▶ agents re-send differing statuses
+//!     confirm: a change unconfirmed past --confirm-after ─▶ asked again (status, delete)
 //!     plugin policies (Maestro's own types): agent's policies.resync_request, or a row of the
 //!             policy outbox (queued with a policy or consumer-label change) ─▶
 //!             policies.update_request to the consumers concerned (`policies`)
@@ -19,11 +20,12 @@
 //! Modules: [`wire`] (event types, topics, payloads, the MQTT 5 binding of `cloudevents-sdk`),
 //! [`mqtt`] (one connection with awaitable acks and reconnects), [`agent_link`] (the agent's
 //! API), [`broker`] (the embedded broker), [`codec`] (codec plugins around event data, named
-//! in `maestrocodec`), and the hub's [`dispatcher`], [`ingest`], [`resync`].
+//! in `maestrocodec`), and the hub's [`dispatcher`], [`ingest`], [`resync`], [`confirm`].
 //!
 //! Delivery is at least once and duplicates are harmless: both sides compare
 //! `resourceversion` (spec) and `sequenceid` (status) and drop what is not newer.
 
+pub mod confirm;
 pub mod dispatcher;
 pub mod error;
 pub mod ingest;
@@ -97,6 +99,9 @@ pub struct TransportConfig {
     /// Besides every (re)connect, the hub asks agents for statuses this often: a status that
     /// was in flight to a hub that died is recovered by the next request of a live one.
     pub status_resync_interval: Duration,
+    /// A change an agent has not confirmed for this long is asked for again (`confirm`); zero
+    /// turns that off.
+    pub confirm_after: Duration,
 }
 
 impl Default for TransportConfig {
@@ -113,6 +118,7 @@ impl Default for TransportConfig {
             poll_interval: Duration::from_secs(2),
             ack_timeout: Duration::from_secs(30),
             status_resync_interval: Duration::from_secs(300),
+            confirm_after: Duration::from_secs(30),
         }
     }
 }
@@ -210,10 +216,12 @@ impl Transport {
         };
         let (stop, stopped) = watch::channel(false);
         let dispatcher = tokio::spawn(dispatcher.run(stopped));
-        let others = vec![
-            tokio::spawn(ingest.run(rx)),
-            tokio::spawn(watch_connection(link.clone(), resync, metrics, config.status_resync_interval)),
-        ];
+        let mut others = vec![tokio::spawn(ingest.run(rx))];
+        if !config.confirm_after.is_zero() {
+            let confirm = confirm::Confirm { resync: resync.clone(), after: config.confirm_after };
+            others.push(tokio::spawn(confirm.run(link.state())));
+        }
+        others.push(tokio::spawn(watch_connection(link.clone(), resync, metrics, config.status_resync_interval)));
         tracing::info!(broker = %mqtt.url, source = %config.source, client_id, "transport started");
         Ok(Transport { broker_url: mqtt.url, link, broker, stop, dispatcher, others })
     }

@@ -27,6 +27,7 @@ use super::mqtt::MqttLink;
 use super::wire::{self, EventAction, ResourceVersionList, StatusHash, StatusHashList};
 use maestro_plugins::Subject;
 use maestro_store::Store;
+use maestro_store::status::Unconfirmed;
 
 /// Bounds on one resync message (Maestro caps 1000 entries; MQTT brokers cap packet sizes).
 #[derive(Debug, Clone, Copy)]
@@ -191,25 +192,56 @@ impl Resync {
         let consumers = self.store.consumer_names().await?;
         let mut sent = 0;
         for consumer in &consumers {
-            let hashes: Vec<StatusHash> = self
-                .store
-                .status_hashes(consumer)
-                .await?
-                .into_iter()
-                .map(|(resource_id, status_hash)| StatusHash { resource_id, status_hash })
-                .collect();
-            let topic = wire::source_events_topic(&self.source, consumer);
-            let subject = self.subject(consumer).await?;
-            for batch in wire::batches(&hashes, self.limits.max_entries, self.limits.max_bytes) {
-                let event = wire::status_resync_event(&self.source, consumer, &StatusHashList { status_hashes: batch });
-                let message = self.encode(&subject, "", wire::encode(&event)).await?;
-                self.link.publish(&topic, message).await?.wait(self.ack_timeout).await?;
-                self.metrics.sent("status.resync");
-                sent += 1;
-            }
+            let hashes = self.store.status_hashes(consumer).await?;
+            sent += self.send_status_resync(consumer, hashes).await?;
         }
         self.metrics.resync("status_requested");
         tracing::info!(consumers = consumers.len(), messages = sent, "asked agents to resync statuses");
+        Ok(sent)
+    }
+
+    /// Asks one consumer's agent again for what it has not confirmed (see `confirm.rs`): the
+    /// status of each bundle, listed with an empty hash so that any status differs, and for a
+    /// bundle being deleted the delete itself (an agent answers a delete of a bundle it no
+    /// longer holds with `Deleted`).
+    pub async fn ask_again(&self, consumer: &str, bundles: &[Unconfirmed]) -> Result<usize, DispatchError> {
+        let subject = self.subject(consumer).await?;
+        let mut sent = 0;
+        for bundle in bundles.iter().filter(|b| b.deleting) {
+            let stored = match self.store.get_bundle(&bundle.id).await {
+                Ok(stored) => stored,
+                Err(maestro_store::StoreError::NotFound(_)) => continue,
+                Err(err) => return Err(err.into()),
+            };
+            let codecs = &self.codecs;
+            let (ack, label) = publish_bundle(&self.link, &self.source, &stored, EventAction::Delete, codecs, &subject)
+                .await
+                .inspect_err(|e| self.count_encode_failure(e))?;
+            ack.wait(self.ack_timeout).await?;
+            self.metrics.sent(label);
+            sent += 1;
+        }
+        let hashes = bundles.iter().map(|b| (b.id.clone(), String::new())).collect();
+        sent += self.send_status_resync(consumer, hashes).await?;
+        self.metrics.resync("confirm_requested");
+        tracing::info!(consumer, bundles = bundles.len(), "asked an agent again for what it has not confirmed");
+        Ok(sent)
+    }
+
+    /// One consumer's `status.resync_request`, in batches under the limits.
+    async fn send_status_resync(&self, consumer: &str, hashes: Vec<(String, String)>) -> Result<usize, DispatchError> {
+        let hashes: Vec<StatusHash> =
+            hashes.into_iter().map(|(resource_id, status_hash)| StatusHash { resource_id, status_hash }).collect();
+        let topic = wire::source_events_topic(&self.source, consumer);
+        let subject = self.subject(consumer).await?;
+        let mut sent = 0;
+        for batch in wire::batches(&hashes, self.limits.max_entries, self.limits.max_bytes) {
+            let event = wire::status_resync_event(&self.source, consumer, &StatusHashList { status_hashes: batch });
+            let message = self.encode(&subject, "", wire::encode(&event)).await?;
+            self.link.publish(&topic, message).await?.wait(self.ack_timeout).await?;
+            self.metrics.sent("status.resync");
+            sent += 1;
+        }
         Ok(sent)
     }
 
