@@ -16,6 +16,7 @@ mod payloads;
 pub mod plugins;
 mod raw;
 mod scratch;
+pub mod templates;
 pub mod transport;
 
 use creates::*;
@@ -130,6 +131,8 @@ pub enum BenchTarget {
     Transport(crate::transport::TransportBenchArgs),
     /// The agent: apply throughput, create-to-Available latency and memory.
     Agent(crate::agent::AgentBenchArgs),
+    /// KUDO templates: every golden template parsed and rendered N times, beside Go's.
+    Templates(crate::templates::TemplateBenchArgs),
 }
 
 impl BenchArgs {
@@ -196,6 +199,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         Some(BenchTarget::Plugins(plugins)) => return crate::plugins::run(plugins).await,
         Some(BenchTarget::Transport(transport)) => return interruptible(crate::transport::run(transport)).await,
         Some(BenchTarget::Agent(agent)) => return crate::agent::run(agent).await,
+        Some(BenchTarget::Templates(templates)) => return crate::templates::run(templates),
         None => {}
     }
     args.check()?;

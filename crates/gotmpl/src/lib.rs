@@ -11,7 +11,8 @@
 //! ```
 //!
 //! Modules: [`lex`] (Go's lexer rules), [`parse`] (Go's node tree and parse-time checks),
-//! [`exec`] (the walk over the data), [`funcs`] (builtins, sprig, `toYaml`), [`value`] (Go's
+//! [`exec`] (the walk over the data), [`funcs`] (builtins, sprig, `toYaml`), [`kudo`] (the data
+//! KUDO gives templates: typed parameters), [`value`] (Go's
 //! types as the template sees them), [`format`] (Go's `%v`, `%q`, `printf`), [`yaml`]
 //! (yaml.v2's output), [`error`].
 //!
@@ -22,6 +23,7 @@ pub mod error;
 pub mod exec;
 pub mod format;
 pub mod funcs;
+pub mod kudo;
 pub mod lex;
 pub mod parse;
 pub mod value;

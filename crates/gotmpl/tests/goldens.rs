@@ -5,53 +5,21 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use maestro_gotmpl::{Error, Template, Value};
+use maestro_gotmpl::{Error, Template, Value, kudo};
 use serde_json::Value as Json;
 
 fn conformance() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance/kudo")
 }
 
-/// Parameters as KUDO hands them to templates: strings, except `array` and `map`, which are
-/// YAML with JSON's numbers; a parameter without default or value is nil.
-fn params(package: &Path, overrides: &serde_json::Map<String, Json>) -> Value {
+fn data(golden: &Json, package: &Path) -> Value {
     let text = std::fs::read_to_string(package.join("params.yaml")).expect("params.yaml");
     let file: serde_yaml::Value = serde_yaml::from_str(&text).expect("params.yaml parses");
-    let mut params = BTreeMap::new();
-    for param in file["parameters"].as_sequence().expect("parameters") {
-        let name = param["name"].as_str().expect("name").to_string();
-        let structured = matches!(param["type"].as_str(), Some("array" | "map"));
-        let value = match (overrides.get(&name).and_then(Json::as_str), param.get("default")) {
-            (Some(given), _) if structured => Value::from_yaml(&serde_yaml::from_str(given).expect("yaml value")),
-            (Some(given), _) => Value::from(given),
-            (None, None | Some(serde_yaml::Value::Null)) => Value::Nil,
-            (None, Some(default)) if structured => Value::from_yaml(default),
-            (None, Some(default)) => Value::String(scalar_text(default)),
-        };
-        params.insert(name, value);
-    }
-    Value::Map(params)
-}
-
-/// `fmt.Sprintf("%v")` of a YAML scalar as yaml.v2 decoded it.
-fn scalar_text(value: &serde_yaml::Value) -> String {
-    match value {
-        serde_yaml::Value::String(s) => s.clone(),
-        serde_yaml::Value::Bool(b) => b.to_string(),
-        serde_yaml::Value::Number(n) if n.is_f64() => maestro_gotmpl::format::go_float(n.as_f64().unwrap_or(0.0)),
-        serde_yaml::Value::Number(n) => n.to_string(),
-        other => Value::from_yaml(other).to_go_string(),
-    }
-}
-
-fn data(golden: &Json, package: &Path) -> Value {
-    let mut data = BTreeMap::new();
-    for (key, value) in golden["meta"].as_object().expect("meta") {
-        data.insert(key.clone(), Value::from_json(value));
-    }
-    data.insert("Params".into(), params(package, golden["params"].as_object().expect("params")));
-    data.insert("Pipes".into(), Value::Map(BTreeMap::new()));
-    Value::Map(data)
+    let strings = |v: &Json| -> BTreeMap<String, String> {
+        v.as_object().expect("object").iter().map(|(k, v)| (k.clone(), v.as_str().expect("string").into())).collect()
+    };
+    let params = kudo::params(&file, &strings(&golden["params"])).expect("parameters");
+    kudo::data(&strings(&golden["meta"]), params, BTreeMap::new())
 }
 
 fn rendered(name: &str, source: &str, data: &Value) -> Json {

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use maestro_gotmpl::{Error, Template, Value};
+use maestro_gotmpl::{Error, Template, Value, kudo};
 use serde_json::{Value as Json, json};
 
 const CASES: &[(&str, &str)] = &[
@@ -122,22 +122,9 @@ fn package() -> tempfile::TempDir {
 
 fn data() -> Value {
     let file: serde_yaml::Value = serde_yaml::from_str(PARAMS).expect("params");
-    let mut params = BTreeMap::new();
-    for param in file["parameters"].as_sequence().expect("parameters") {
-        let structured = matches!(param["type"].as_str(), Some("array" | "map"));
-        let value = match param.get("default") {
-            None | Some(serde_yaml::Value::Null) => Value::Nil,
-            Some(default) if structured => Value::from_yaml(default),
-            Some(serde_yaml::Value::Number(n)) => Value::String(n.to_string()),
-            Some(default) => Value::String(default.as_str().expect("a string default").to_string()),
-        };
-        params.insert(param["name"].as_str().expect("name").to_string(), value);
-    }
-    let mut data: BTreeMap<String, Value> =
-        [("Name", "inst"), ("Namespace", "ns")].map(|(k, v)| (k.to_string(), Value::from(v))).into();
-    data.insert("Params".into(), Value::Map(params));
-    data.insert("Pipes".into(), Value::Map(BTreeMap::new()));
-    Value::Map(data)
+    let params = kudo::params(&file, &BTreeMap::new()).expect("parameters");
+    let meta = BTreeMap::from([("Name".to_string(), "inst".to_string()), ("Namespace".to_string(), "ns".to_string())]);
+    kudo::data(&meta, params, BTreeMap::new())
 }
 
 #[test]
