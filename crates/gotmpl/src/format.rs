@@ -1,53 +1,8 @@
-//! Go's number and string formatting, where templates show it: `%v` of a `float64`
-//! (`strconv.FormatFloat(f, 'g', -1, 64)`), `%q` (`strconv.Quote`), and the verbs of
-//! `printf` that templates use.
+//! Go's string formatting, where templates show it: `%q` (`strconv.Quote`), `fmt.Sprint`,
+//! and the verbs of `printf` that templates use (`%v` of a float is `number::go_float`).
 
+use crate::number::go_float;
 use crate::value::Value;
-
-/// The shortest decimal digits of `f` and its decimal exponent (`0.d1d2... × 10^dp`).
-fn shortest(f: f64) -> (String, i32) {
-    // Rust's `{:e}` is the shortest representation that round-trips, as Go's -1 precision.
-    let text = format!("{:e}", f.abs());
-    let (mantissa, exp) = text.split_once('e').unwrap_or((&text, "0"));
-    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
-    let exp: i32 = exp.parse().unwrap_or(0);
-    (digits, exp + 1)
-}
-
-/// `%v` of a `float64`: `%g` with the shortest digits, exponent form below 1e-4 and from 1e+06.
-pub fn go_float(f: f64) -> String {
-    if f.is_nan() {
-        return "NaN".into();
-    }
-    if f.is_infinite() {
-        return if f > 0.0 { "+Inf".into() } else { "-Inf".into() };
-    }
-    let sign = if f.is_sign_negative() { "-" } else { "" };
-    if f == 0.0 {
-        return format!("{sign}0");
-    }
-    let (digits, dp) = shortest(f);
-    let exp = dp - 1;
-    if !(-4..6).contains(&exp) {
-        let (first, rest) = digits.split_at(1);
-        let mantissa = if rest.is_empty() { first.to_string() } else { format!("{first}.{rest}") };
-        let esign = if exp < 0 { '-' } else { '+' };
-        return format!("{sign}{mantissa}e{esign}{:02}", exp.abs());
-    }
-    format!("{sign}{}", fixed(&digits, dp))
-}
-
-/// Digits placed around the decimal point at `dp`, without trailing zeros after it.
-fn fixed(digits: &str, dp: i32) -> String {
-    if dp <= 0 {
-        return format!("0.{}{digits}", "0".repeat(dp.unsigned_abs() as usize));
-    }
-    let dp = dp as usize;
-    if digits.len() <= dp {
-        return format!("{digits}{}", "0".repeat(dp - digits.len()));
-    }
-    format!("{}.{}", &digits[..dp], &digits[dp..])
-}
 
 /// `strconv.Quote`: a double-quoted Go string literal.
 pub fn go_quote(s: &str) -> String {
@@ -203,25 +158,6 @@ fn go_exp(f: f64, precision: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn floats_print_as_go_prints_them() {
-        let cases = [
-            (3.0, "3"),
-            (0.3, "0.3"),
-            (100000.0, "100000"),
-            (1e6, "1e+06"),
-            (1234567.0, "1.234567e+06"),
-            (0.0001, "0.0001"),
-            (0.00001, "1e-05"),
-            (-2.5, "-2.5"),
-            (1e21, "1e+21"),
-            (123.456, "123.456"),
-        ];
-        for (f, go) in cases {
-            assert_eq!(go_float(f), go, "{f}");
-        }
-    }
 
     #[test]
     fn quoting_is_strconv_quote() {

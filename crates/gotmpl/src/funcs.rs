@@ -149,7 +149,7 @@ pub fn to_int64(v: &Value) -> i64 {
         Value::Int(i) | Value::Int64(i) => *i,
         Value::Float(f) => *f as i64,
         Value::Bool(b) => i64::from(*b),
-        Value::String(s) => crate::parse::parse_number(trim_zero_decimal(s)).and_then(|n| n.int).unwrap_or(0),
+        Value::String(s) => crate::number::parse_number(trim_zero_decimal(s)).and_then(|n| n.int).unwrap_or(0),
         _ => 0,
     }
 }

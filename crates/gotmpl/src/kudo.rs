@@ -38,7 +38,7 @@ pub fn scalar_text(value: &serde_yaml::Value) -> String {
     match value {
         serde_yaml::Value::String(s) => s.clone(),
         serde_yaml::Value::Bool(b) => b.to_string(),
-        serde_yaml::Value::Number(n) if n.is_f64() => crate::format::go_float(n.as_f64().unwrap_or(0.0)),
+        serde_yaml::Value::Number(n) if n.is_f64() => crate::number::go_float(n.as_f64().unwrap_or(0.0)),
         serde_yaml::Value::Number(n) => n.to_string(),
         other => Value::from_yaml(other).to_go_string(),
     }

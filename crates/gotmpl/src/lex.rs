@@ -273,7 +273,7 @@ impl<'a> Lexer<'a> {
             .count();
         let literal = &text[..len];
         self.pos = start + len;
-        if crate::parse::parse_number(literal).is_none() {
+        if crate::number::parse_number(literal).is_none() {
             return Err(self.error(start, format!("bad number syntax: {literal:?}")));
         }
         self.emit(Tok::Number(literal.to_string()), start);

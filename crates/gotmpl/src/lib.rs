@@ -25,7 +25,9 @@ pub mod format;
 pub mod funcs;
 pub mod kudo;
 pub mod lex;
+pub mod number;
 pub mod parse;
+mod refs;
 pub mod value;
 pub mod yaml;
 
@@ -121,4 +123,15 @@ fn check_depth(name: &str, source: &str, items: &[lex::Item], max: usize) -> Res
 /// (`parse: ...`, `render: ...`) by [`Error`]'s callers.
 pub fn render(name: &str, source: &str, data: &Value) -> Result<String, Error> {
     Ok(Template::parse(name, source)?.render(data)?)
+}
+
+impl Template {
+    /// The fields this template reads from the data's root: `.A.B` where dot is the root (not
+    /// inside `range` or `with`) and `$.A.B` anywhere, as name chains. What `package verify`
+    /// checks parameters and implicit names against.
+    pub fn root_fields(&self) -> Vec<Vec<String>> {
+        let mut found = Vec::new();
+        refs::nodes(&self.nodes, true, &mut found);
+        found
+    }
 }

@@ -6,6 +6,7 @@ use std::fmt;
 
 use crate::error::ParseError;
 use crate::lex::{Item, Keyword, Tok};
+pub use crate::number::{Number, parse_number};
 
 /// A parsed template body.
 #[derive(Debug, Clone)]
@@ -40,14 +41,6 @@ pub struct Pipe {
 pub struct Command {
     pub pos: usize,
     pub args: Vec<Arg>,
-}
-
-/// A number literal: what Go's `NumberNode` keeps of it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Number {
-    pub text: String,
-    pub int: Option<i64>,
-    pub float: Option<f64>,
 }
 
 #[derive(Debug, Clone)]
@@ -148,42 +141,6 @@ impl fmt::Display for Pipe {
         }
         Ok(())
     }
-}
-
-/// Go's number literal rules, enough for templates: decimal, `0x`/`0o`/`0b` and octal
-/// integers, `_` separators, decimal floats with exponents, and signs.
-pub fn parse_number(text: &str) -> Option<Number> {
-    let clean = text.replace('_', "");
-    let (neg, body) = match clean.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, clean.strip_prefix('+').unwrap_or(&clean)),
-    };
-    let radix_int = |digits: &str, radix: u32| i64::from_str_radix(digits, radix).ok();
-    let lower = body.to_ascii_lowercase();
-    let int = if let Some(hex) = lower.strip_prefix("0x") {
-        radix_int(hex, 16)
-    } else if let Some(oct) = lower.strip_prefix("0o") {
-        radix_int(oct, 8)
-    } else if let Some(bin) = lower.strip_prefix("0b") {
-        radix_int(bin, 2)
-    } else if body.len() > 1 && body.starts_with('0') && body.bytes().all(|b| b.is_ascii_digit()) {
-        radix_int(&body[1..], 8)
-    } else if !body.is_empty() && body.bytes().all(|b| b.is_ascii_digit()) {
-        body.parse().ok()
-    } else {
-        None
-    };
-    let int = int.map(|i| if neg { -i } else { i });
-    let float_ok = !lower.starts_with("0x") && body.bytes().any(|b| b.is_ascii_digit());
-    let float = match int {
-        Some(i) => Some(i as f64),
-        None if float_ok => body.parse::<f64>().ok().filter(|f| f.is_finite()).map(|f| if neg { -f } else { f }),
-        None => None,
-    };
-    if int.is_none() && float.is_none() {
-        return None;
-    }
-    Some(Number { text: text.to_string(), int, float })
 }
 
 /// Names a template may call, checked at parse time as Go checks its function map.

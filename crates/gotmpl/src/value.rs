@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::format;
+use crate::number;
 
 /// A Go value as a template sees it.
 #[derive(Debug, Clone, PartialEq)]
@@ -95,7 +95,7 @@ impl Value {
             Value::Nil => out.push_str("<nil>"),
             Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
             Value::Int(i) | Value::Int64(i) => out.push_str(&i.to_string()),
-            Value::Float(f) => out.push_str(&format::go_float(*f)),
+            Value::Float(f) => out.push_str(&number::go_float(*f)),
             Value::String(s) => out.push_str(s),
             Value::List(items) => {
                 out.push('[');

@@ -4,7 +4,7 @@
 
 use std::cmp::Ordering;
 
-use crate::format::go_float;
+use crate::number::go_float;
 use crate::value::Value;
 
 pub fn to_yaml(v: &Value) -> String {
