@@ -4,6 +4,7 @@
 pub mod agent;
 pub mod client;
 pub mod output;
+pub mod package;
 pub mod plugin;
 pub mod plugin_try;
 pub mod sim;
@@ -93,6 +94,9 @@ pub enum Command {
     SimCluster(sim::SimClusterArgs),
     /// Write, check, run and measure WebAssembly plugins (see docs/plugins.md).
     Plugin(plugin::PluginCmd),
+    /// KUDO operator packages: scaffold, verify, render, archive, index (see docs/operators.md).
+    #[command(subcommand)]
+    Package(package::PackageCmd),
 }
 
 impl Cli {
