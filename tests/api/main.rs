@@ -8,6 +8,7 @@ mod consumers;
 mod deletes;
 mod lists;
 mod ops;
+mod packages;
 mod resources;
 
 use maestro_tests::TestHub;

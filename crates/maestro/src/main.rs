@@ -29,7 +29,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Bench(args) => maestro_bench::run(args).await,
         Command::SimCluster(args) => maestro::cli::sim::run(args, stop_signal()).await,
         Command::Plugin(cmd) => maestro::cli::plugin::run(cmd).await,
-        Command::Package(cmd) => maestro::cli::package::run(cmd),
+        Command::Package(cmd) => maestro::cli::package::run(cmd).await,
     }
 }
 

@@ -150,3 +150,75 @@ fn render_json_is_the_goldens_shape() {
         serde_json::from_str(&std::fs::read_to_string(root.join("golden/zookeeper.variant.json")).unwrap()).unwrap();
     assert_eq!(rendered["templates"], golden["templates"]);
 }
+
+/// A hub on a free port with its SQLite file in a temporary directory.
+async fn hub(dir: &Path) -> maestro_hub::RunningHub {
+    maestro_hub::start(maestro_hub::HubConfig {
+        bind: "127.0.0.1:0".parse().unwrap(),
+        database_url: format!("sqlite://{}/m.db", dir.display()),
+        db: Default::default(),
+        limits: Default::default(),
+        auth: Default::default(),
+        plugins: None,
+    })
+    .await
+    .expect("hub starts")
+}
+
+/// `maestro package <args>` against `server`, off the async runtime's threads.
+async fn against(server: &str, args: &[&str], dir: &Path) -> Output {
+    let (server, dir) = (server.to_string(), dir.to_path_buf());
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_maestro"))
+            .args(&args)
+            .current_dir(&dir)
+            .env("MAESTRO_SERVER", &server)
+            .env_remove("MAESTRO_TOKEN")
+            .env("RUST_BACKTRACE", "0")
+            .output()
+            .expect("maestro runs")
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_push_index_download_round_trip() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let hub = hub(dir).await;
+    let server = hub.url();
+    ok(&["package", "create", &conformance().join("repository/zookeeper/operator").display().to_string()], dir);
+    let file = dir.join("zookeeper-3.6.2_0.3.3.tgz");
+    let bytes = std::fs::read(&file).unwrap();
+
+    let pushed = against(&server, &["package", "push", "zookeeper-3.6.2_0.3.3.tgz"], dir).await;
+    assert!(pushed.status.success(), "{}", text(&pushed));
+    assert!(text(&pushed).contains("pushed zookeeper-3.6.2_0.3.3.tgz"), "{}", text(&pushed));
+    let listed = against(&server, &["package", "list"], dir).await;
+    assert!(text(&listed).contains("zookeeper") && text(&listed).contains("0.3.3"), "{}", text(&listed));
+
+    maestro_net::install_crypto_provider();
+    let http = reqwest::Client::new();
+    let index = http.get(format!("{server}/api/maestro/v1/operator-repository/index.yaml")).send().await.unwrap();
+    assert_eq!(index.headers()["content-type"], "application/yaml");
+    let index: serde_yaml::Value = serde_yaml::from_str(&index.text().await.unwrap()).unwrap();
+    let entry = &index["entries"]["zookeeper"][0];
+    let sha = Command::new("sha256sum").arg(&file).output().expect("sha256sum");
+    let expected = String::from_utf8_lossy(&sha.stdout).split_whitespace().next().unwrap_or_default().to_string();
+    assert_eq!(entry["digest"].as_str(), Some(expected.as_str()));
+    let url = entry["urls"][0].as_str().unwrap();
+    assert!(url.starts_with(&server), "an absolute URL on the hub: {url}");
+    let downloaded = http.get(url).send().await.unwrap().bytes().await.unwrap();
+    assert_eq!(downloaded.as_ref(), bytes.as_slice(), "the download is the file pushed");
+
+    // Pushing the same archive again is fine; other content for that version is not.
+    assert!(against(&server, &["package", "push", "zookeeper-3.6.2_0.3.3.tgz"], dir).await.status.success());
+    let mut changed = maestro_package::read_tgz(&bytes, &Default::default()).unwrap();
+    changed.files.insert("README.md".into(), b"changed".to_vec());
+    std::fs::write(dir.join("changed.tgz"), maestro_package::archive::create(&changed).unwrap()).unwrap();
+    let conflict = against(&server, &["package", "push", "changed.tgz"], dir).await;
+    assert!(!conflict.status.success() && text(&conflict).contains("a version cannot change"), "{}", text(&conflict));
+    hub.shutdown().await.unwrap();
+}

@@ -12,6 +12,7 @@ mod coalesce;
 mod consumers;
 pub mod dispatch;
 pub mod outbox;
+pub mod packages;
 mod plugin_policies;
 pub mod policy_outbox;
 pub mod schema;

@@ -14,6 +14,7 @@ pub mod list;
 mod listener;
 mod openapi;
 mod ops;
+mod packages;
 mod plugins;
 mod resources;
 mod schemas;
@@ -89,6 +90,15 @@ pub fn router(state: ApiState) -> Router {
             "/plugin-policies/{name}",
             get(plugins::get_policy).put(plugins::replace_policy).delete(plugins::delete_policy),
         )
+        .route(
+            "/operator-packages",
+            // The handler bounds the archive itself (refusing from the announced length).
+            get(packages::list).post(packages::upload).layer(DefaultBodyLimit::disable()),
+        )
+        .route("/operator-packages/{name}/versions/{version}", get(packages::get).delete(packages::delete))
+        .route("/operator-packages/{name}/versions/{version}/archive", get(packages::archive))
+        .route("/operator-repository/index.yaml", get(packages::repository_index))
+        .route("/operator-repository/{file}", get(packages::repository_archive))
         .route("/openapi", get(openapi::document))
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::require));
     Router::new()

@@ -5,7 +5,7 @@ use axum::Json;
 use serde_json::Value;
 use utoipa::OpenApi;
 
-use super::{bundles, consumers, plugins, resources};
+use super::{bundles, consumers, packages, plugins, resources};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -16,6 +16,8 @@ use super::{bundles, consumers, plugins, resources};
         resources::list, resources::get, resources::create, resources::replace, resources::delete,
         plugins::list_plugins, plugins::list_policies, plugins::get_policy, plugins::create_policy,
         plugins::replace_policy, plugins::delete_policy,
+        packages::upload, packages::list, packages::get, packages::archive, packages::delete,
+        packages::repository_index, packages::repository_archive,
     ),
     components(schemas(super::error::ErrorBody, super::views::ConsumerView, super::views::BundleView, super::views::ResourceView)),
     modifiers(&BearerAuth),

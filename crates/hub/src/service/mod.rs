@@ -10,9 +10,11 @@
 //! - [`bundles`]: create, replace and delete resource bundles (the resource API is a view).
 //! - [`consumers`]: create, relabel and delete consumers.
 //! - [`policies`]: create, replace and delete stored plugin policies.
+//! - [`packages`]: upload (verified) and delete operator package versions.
 
 pub mod bundles;
 pub mod consumers;
+pub mod packages;
 pub mod policies;
 
 use std::sync::Arc;
@@ -23,6 +25,7 @@ use maestro_store::{Store, StoreError};
 
 pub use bundles::{BundleService, ForceDeletes, ForceTrigger, WriteKeys};
 pub use consumers::{ConsumerService, NewConsumer};
+pub use packages::PackageService;
 pub use policies::PolicyService;
 
 /// Why a write was refused.
@@ -66,6 +69,7 @@ pub struct Services {
     pub bundles: Arc<BundleService>,
     pub consumers: Arc<ConsumerService>,
     pub policies: Arc<PolicyService>,
+    pub packages: Arc<PackageService>,
 }
 
 impl Services {
@@ -78,7 +82,8 @@ impl Services {
         Services {
             bundles: Arc::new(BundleService::new(store.clone(), plugins.clone(), limits, force_deletes)),
             consumers: Arc::new(ConsumerService::new(store.clone())),
-            policies: Arc::new(PolicyService::new(store, plugins)),
+            policies: Arc::new(PolicyService::new(store.clone(), plugins)),
+            packages: Arc::new(PackageService::new(store)),
         }
     }
 

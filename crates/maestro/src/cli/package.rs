@@ -10,6 +10,7 @@ use maestro_package::index::{Entry, IndexFile};
 use maestro_package::render::{Meta, Outcome};
 use maestro_package::{Limits, Package, archive, read_path, read_tgz, verify};
 
+use super::client::HubArgs;
 use super::output::{Table, emit};
 
 #[derive(Debug, clap::Subcommand)]
@@ -33,11 +34,20 @@ pub enum PackageCmd {
         #[arg(short = 'w', long)]
         overwrite: bool,
     },
-    /// List a package's parameters, plans or tasks.
+    /// List a package's parameters, plans or tasks; without arguments, the packages of a
+    /// hub's repository.
     List {
-        #[arg(value_enum)]
-        what: ListWhat,
-        package: PathBuf,
+        #[arg(value_enum, requires = "package")]
+        what: Option<ListWhat>,
+        package: Option<PathBuf>,
+        #[command(flatten)]
+        hub: HubArgs,
+    },
+    /// Upload an archive to a hub's package repository (verified there before it is stored).
+    Push {
+        file: PathBuf,
+        #[command(flatten)]
+        hub: HubArgs,
     },
     /// Render a package's templates for an instance, as its plans would.
     Render(RenderArgs),
@@ -102,12 +112,23 @@ pub enum RenderFormat {
     Json,
 }
 
-pub fn run(cmd: PackageCmd) -> anyhow::Result<()> {
+pub async fn run(cmd: PackageCmd) -> anyhow::Result<()> {
+    match cmd {
+        PackageCmd::List { what: None, hub, .. } => super::client::list_packages(&hub).await,
+        PackageCmd::Push { file, hub } => super::client::push_package(&hub, &file).await,
+        other => run_local(other),
+    }
+}
+
+/// The commands that need no hub.
+fn run_local(cmd: PackageCmd) -> anyhow::Result<()> {
     match cmd {
         PackageCmd::New { name, destination } => new(&name, &destination),
         PackageCmd::Verify { package } => verify_command(&package),
         PackageCmd::Create { dir, destination, overwrite } => create(&dir, &destination, overwrite),
-        PackageCmd::List { what, package } => list(what, &read(&package)?),
+        PackageCmd::List { what: Some(what), package: Some(package), .. } => list(what, &read(&package)?),
+        PackageCmd::List { .. } => bail!("list params|plans|tasks needs a package"),
+        PackageCmd::Push { .. } => bail!("push talks to a hub"),
         PackageCmd::Render(args) => render(&args),
         PackageCmd::Index { dir, url, merge, output } => index(&dir, &url, merge.as_deref(), output.as_deref()),
     }

@@ -109,6 +109,13 @@ pub(super) struct Hub {
     pub(super) timeout: Duration,
 }
 
+/// What a request carries.
+pub(super) enum Payload<'a> {
+    Json(&'a Value),
+    /// Raw bytes and their media type (an operator package archive).
+    Bytes(Vec<u8>, &'static str),
+}
+
 impl Hub {
     pub(super) fn connect(args: &HubArgs) -> anyhow::Result<Hub> {
         let base = args.server.trim_end_matches('/').to_string();
@@ -138,7 +145,7 @@ impl Hub {
     }
 
     pub(super) async fn send(&self, method: Method, path: &str, body: &Value) -> Result<Value, RequestError> {
-        Ok(self.call(method, path, &[], Some(body)).await?.unwrap_or(Value::Null))
+        Ok(self.call(method, path, &[], Some(Payload::Json(body))).await?.unwrap_or(Value::Null))
     }
 
     pub(super) async fn delete(&self, path: &str) -> Result<(), RequestError> {
@@ -151,7 +158,7 @@ impl Hub {
         method: Method,
         path: &str,
         query: &[(&str, String)],
-        body: Option<&Value>,
+        body: Option<Payload<'_>>,
     ) -> Result<Option<Value>, RequestError> {
         let mut request = self.http.request(method, format!("{}{API}{path}", self.base));
         if !query.is_empty() {
@@ -160,8 +167,12 @@ impl Hub {
         if let Some(token) = &self.token {
             request = request.bearer_auth(&token.0);
         }
-        if let Some(body) = body {
-            request = request.json(body);
+        match body {
+            Some(Payload::Json(value)) => request = request.json(value),
+            Some(Payload::Bytes(bytes, media)) => {
+                request = request.header(reqwest::header::CONTENT_TYPE, media).body(bytes);
+            }
+            None => {}
         }
         let response = request.send().await.map_err(|err| self.failed(&err))?;
         let status = response.status();

@@ -25,6 +25,7 @@ mod consumers;
 mod files;
 mod hub;
 mod objects;
+mod packages;
 mod print;
 
 use consumers::*;
@@ -32,6 +33,7 @@ use files::*;
 pub(crate) use files::{parse_documents, read_input};
 use hub::*;
 use objects::*;
+pub use packages::{list_packages, push_package};
 use print::*;
 
 // Command line
@@ -39,7 +41,7 @@ use print::*;
 /// How to reach the hub and how to show what it says; shared by every client command.
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Hub and output")]
-struct HubArgs {
+pub struct HubArgs {
     /// Address of the hub.
     #[arg(long, env = "MAESTRO_SERVER", default_value = "http://127.0.0.1:8000", global = true)]
     server: String,
