@@ -6,6 +6,7 @@ mod api;
 mod controllers;
 mod deploy;
 mod discovery;
+mod kudo;
 mod watch;
 
 use std::future::Future;

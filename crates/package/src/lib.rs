@@ -4,11 +4,13 @@
 //! KUDO repository.
 //!
 //! Modules: [`types`] (the two files), [`read`] (directories and archives, bounded),
-//! [`verify`] (`package verify`: errors and warnings), [`render`] (templates with an instance's
+//! [`verify`] (`package verify`: errors and warnings), [`crd`] (KUDO's Operator, OperatorVersion
+//! and Instance, and their CRDs), [`render`] (templates with an instance's
 //! parameters and metadata), [`archive`] (`package create`), [`index`] (a repository's
 //! `index.yaml`).
 
 pub mod archive;
+pub mod crd;
 pub mod index;
 pub mod read;
 pub mod render;

@@ -249,3 +249,26 @@ fn outcomes_serialize_as_the_goldens() {
     let json = serde_json::to_value(Outcome::Error("render: x".into())).unwrap();
     assert_eq!(json, serde_json::json!({"error": "render: x"}));
 }
+
+#[test]
+fn a_package_becomes_the_operator_and_operator_version_kudo_installs() {
+    let package = read_path(&conformance().join("repository/zookeeper/operator"), &Limits::default()).unwrap();
+    let (operator, version) = package.resources("default");
+    assert_eq!((operator.kind.as_str(), operator.metadata.name.as_str()), ("Operator", "zookeeper"));
+    assert_eq!(version.metadata.name, "zookeeper-3.6.2-0.3.3");
+    let json = serde_json::to_value(&version).unwrap();
+    assert_eq!(json["apiVersion"], "kudo.dev/v1beta1");
+    assert_eq!(json["spec"]["operator"]["name"], "zookeeper");
+    let node_count = json["spec"]["parameters"].as_array().unwrap().iter().find(|p| p["name"] == "NODE_COUNT").unwrap();
+    assert_eq!(node_count["default"], "3", "defaults are strings");
+    assert_eq!(node_count["value-type"], "string", "the CRD's JSON name");
+    assert_eq!(node_count["required"], true);
+    assert_eq!(json["spec"]["templates"].as_object().unwrap().len(), package.templates.len());
+
+    let cassandra = read_path(&conformance().join("repository/cassandra/3.11/operator"), &Limits::default()).unwrap();
+    let (_, version) = cassandra.resources("default");
+    let topology = version.spec.parameters.iter().find(|p| p.name == "NODE_TOPOLOGY").unwrap();
+    assert_eq!(topology.value_type, "array");
+    let text = topology.default.as_deref().unwrap_or_default();
+    assert!(serde_yaml::from_str::<Vec<serde_yaml::Value>>(text).is_ok(), "an array default is YAML text: {text}");
+}
