@@ -213,6 +213,19 @@ async fn create_push_index_download_round_trip() {
     let downloaded = http.get(url).send().await.unwrap().bytes().await.unwrap();
     assert_eq!(downloaded.as_ref(), bytes.as_slice(), "the download is the file pushed");
 
+    // KUDO's resolution: a name in a repository (checked against its digest), or a URL.
+    let repo = format!("{server}/api/maestro/v1/operator-repository");
+    let by_name = against(&server, &["package", "verify", "zookeeper", "--repo", &repo], dir).await;
+    assert!(text(&by_name).contains("zookeeper 0.3.3 is valid"), "{}", text(&by_name));
+    let by_url = against(&server, &["package", "list", "params", url], dir).await;
+    assert!(text(&by_url).contains("NODE_COUNT"), "{}", text(&by_url));
+    let missing =
+        against(&server, &["package", "verify", "zookeeper", "--repo", &repo, "--operator-version", "9.9.9"], dir)
+            .await;
+    assert!(!missing.status.success() && text(&missing).contains("no such version"), "{}", text(&missing));
+    let nowhere = against(&server, &["package", "verify", "zookeeper"], dir).await;
+    assert!(text(&nowhere).contains("give --repo URL"), "{}", text(&nowhere));
+
     // Pushing the same archive again is fine; other content for that version is not.
     assert!(against(&server, &["package", "push", "zookeeper-3.6.2_0.3.3.tgz"], dir).await.status.success());
     let mut changed = maestro_package::read_tgz(&bytes, &Default::default()).unwrap();

@@ -223,6 +223,9 @@ fn hostile_archives_are_refused() {
     let mut link = base.clone();
     link.push(("templates/link.yaml", tar::EntryType::Symlink, b""));
     assert!(matches!(read_tgz(&tgz(&link), &limits), Err(PackageError::Unsafe(m)) if m.contains("regular files only")));
+    let mut twice = base.clone();
+    twice.push(("templates/cm.yaml", regular, b"kind: ConfigMap"));
+    assert!(matches!(read_tgz(&tgz(&twice), &limits), Err(PackageError::Archive(m)) if m.contains("holds it twice")));
     let small = Limits { max_file_bytes: 64, ..Limits::default() };
     assert!(matches!(read_tgz(&tgz(&base), &small), Err(PackageError::Limit(_))));
     let tiny = Limits { max_archive_bytes: 100, ..Limits::default() };

@@ -5,6 +5,7 @@ pub mod agent;
 pub mod client;
 pub mod output;
 pub mod package;
+pub mod package_source;
 pub mod plugin;
 pub mod plugin_try;
 pub mod sim;

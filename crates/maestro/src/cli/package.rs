@@ -12,6 +12,7 @@ use maestro_package::{Limits, Package, archive, read_path, read_tgz, verify};
 
 use super::client::HubArgs;
 use super::output::{Table, emit};
+use super::package_source::{SourceArgs, resolve};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum PackageCmd {
@@ -22,8 +23,13 @@ pub enum PackageCmd {
         #[arg(short = 'd', long, default_value = ".")]
         destination: PathBuf,
     },
-    /// Check a package (a folder or a .tgz) as KUDO does; exit status 1 when it has errors.
-    Verify { package: PathBuf },
+    /// Check a package (a folder, a .tgz, its URL, or a name with --repo) as KUDO does; exit
+    /// status 1 when it has errors.
+    Verify {
+        package: String,
+        #[command(flatten)]
+        source: SourceArgs,
+    },
     /// Write a reproducible archive of a package folder, named as KUDO names it
     /// (`<name>-<appVersion>_<operatorVersion>.tgz`); prints its path.
     Create {
@@ -39,7 +45,9 @@ pub enum PackageCmd {
     List {
         #[arg(value_enum, requires = "package")]
         what: Option<ListWhat>,
-        package: Option<PathBuf>,
+        package: Option<String>,
+        #[command(flatten)]
+        source: SourceArgs,
         #[command(flatten)]
         hub: HubArgs,
     },
@@ -75,8 +83,10 @@ pub enum ListWhat {
 
 #[derive(Debug, clap::Args)]
 pub struct RenderArgs {
-    /// The package: a folder or a .tgz.
-    pub package: PathBuf,
+    /// The package: a folder, a .tgz, its URL, or a name with --repo.
+    pub package: String,
+    #[command(flatten)]
+    pub source: SourceArgs,
     /// A parameter value, `NAME=VALUE` (repeatable).
     #[arg(short = 'p', long = "parameter", value_name = "NAME=VALUE")]
     pub parameters: Vec<String>,
@@ -115,21 +125,18 @@ pub enum RenderFormat {
 pub async fn run(cmd: PackageCmd) -> anyhow::Result<()> {
     match cmd {
         PackageCmd::List { what: None, hub, .. } => super::client::list_packages(&hub).await,
-        PackageCmd::Push { file, hub } => super::client::push_package(&hub, &file).await,
-        other => run_local(other),
-    }
-}
-
-/// The commands that need no hub.
-fn run_local(cmd: PackageCmd) -> anyhow::Result<()> {
-    match cmd {
-        PackageCmd::New { name, destination } => new(&name, &destination),
-        PackageCmd::Verify { package } => verify_command(&package),
-        PackageCmd::Create { dir, destination, overwrite } => create(&dir, &destination, overwrite),
-        PackageCmd::List { what: Some(what), package: Some(package), .. } => list(what, &read(&package)?),
+        PackageCmd::List { what: Some(what), package: Some(package), source, .. } => {
+            list(what, &resolve(&package, &source).await?)
+        }
         PackageCmd::List { .. } => bail!("list params|plans|tasks needs a package"),
-        PackageCmd::Push { .. } => bail!("push talks to a hub"),
-        PackageCmd::Render(args) => render(&args),
+        PackageCmd::Push { file, hub } => super::client::push_package(&hub, &file).await,
+        PackageCmd::Verify { package, source } => verify_command(&package, resolve(&package, &source).await?),
+        PackageCmd::Render(args) => {
+            let package = resolve(&args.package, &args.source).await?;
+            render(&args, &package)
+        }
+        PackageCmd::New { name, destination } => new(&name, &destination),
+        PackageCmd::Create { dir, destination, overwrite } => create(&dir, &destination, overwrite),
         PackageCmd::Index { dir, url, merge, output } => index(&dir, &url, merge.as_deref(), output.as_deref()),
     }
 }
@@ -138,8 +145,7 @@ fn read(path: &Path) -> anyhow::Result<Package> {
     read_path(path, &Limits::default()).with_context(|| format!("reading the package {}", path.display()))
 }
 
-fn verify_command(path: &Path) -> anyhow::Result<()> {
-    let package = read(path)?;
+fn verify_command(path: &str, package: Package) -> anyhow::Result<()> {
     let report = verify::verify(&package);
     for warning in &report.warnings {
         println!("warning: {warning}");
@@ -148,7 +154,7 @@ fn verify_command(path: &Path) -> anyhow::Result<()> {
         println!("error: {error}");
     }
     if !report.is_ok() {
-        bail!("{}: {} error(s), {} warning(s)", path.display(), report.errors.len(), report.warnings.len());
+        bail!("{path}: {} error(s), {} warning(s)", report.errors.len(), report.warnings.len());
     }
     println!(
         "{} {} is valid ({} warning(s))",
@@ -271,10 +277,9 @@ fn parameter_values(args: &RenderArgs) -> anyhow::Result<BTreeMap<String, String
     Ok(values)
 }
 
-fn render(args: &RenderArgs) -> anyhow::Result<()> {
-    let package = read(&args.package)?;
+fn render(args: &RenderArgs, package: &Package) -> anyhow::Result<()> {
     let values = parameter_values(args)?;
-    let only = step_templates(&package, args)?;
+    let only = step_templates(package, args)?;
     let meta = Meta {
         instance: args.instance.clone().unwrap_or_else(|| format!("{}-instance", package.operator.name)),
         namespace: args.namespace.clone(),
