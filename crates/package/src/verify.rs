@@ -62,6 +62,7 @@ fn metadata(package: &Package, report: &mut Report) {
 
 fn plans(package: &Package, report: &mut Report) {
     let operator = &package.operator;
+    duplicate_pipe_keys(package, report);
     if !operator.plans.contains_key("deploy") {
         report.error("an operator is required to have 'deploy' plan".into());
     }
@@ -83,6 +84,21 @@ fn plans(package: &Package, report: &mut Report) {
     for param in &package.params.parameters {
         if !param.trigger.is_empty() && !operator.plans.contains_key(&param.trigger) {
             report.error(format!("plan {:?} used in parameter {:?} is not defined", param.trigger, param.name));
+        }
+    }
+}
+
+/// Pipe keys name artifacts of a plan run: two pipes of one plan with one key would clash.
+fn duplicate_pipe_keys(package: &Package, report: &mut Report) {
+    let tasks: BTreeMap<&str, &Task> = package.operator.tasks.iter().map(|t| (t.name.as_str(), t)).collect();
+    for (plan, spec) in &package.operator.plans {
+        let mut keys = BTreeSet::new();
+        let pipes = spec.phases.iter().flat_map(|ph| &ph.steps).flat_map(|s| &s.tasks);
+        let pipes = pipes.filter_map(|name| tasks.get(name.as_str())).flat_map(|t| &t.spec.pipe);
+        for pipe in pipes {
+            if !keys.insert(pipe.key.as_str()) {
+                report.error(format!("pipe key {:?} is used twice in plan {plan:?}", pipe.key));
+            }
         }
     }
 }
@@ -203,6 +219,15 @@ fn parameters(package: &Package, report: &mut Report) {
                 "parameter {name:?} has a group {:?} that is not defined in the group section",
                 param.group
             ));
+        }
+        if param.advanced.unwrap_or(false) && param.is_required() && param.default.is_none() {
+            report.error(format!(
+                "parameter {name:?} is marked as advanced, but also as required and has no default. \
+                 An advanced parameter must either be optional or have a default value"
+            ));
+        }
+        if param.group.contains('/') {
+            report.error(format!("parameter {name:?} has a group with invalid character '/'"));
         }
         if !matches!(param.value_type(), "string" | "integer" | "number" | "boolean" | "array" | "map") {
             report.error(format!("parameter {name:?} has an unknown type {:?}", param.value_type));

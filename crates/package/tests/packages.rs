@@ -148,6 +148,14 @@ fn bad_packages_are_refused_with_the_reason() {
             "nesting deeper than 100",
         ),
         (with(&[("templates/cm.yaml", "a: [unclosed\n")]), "parsing rendered YAML from cm.yaml failed"),
+        (with(&[("params.yaml", "parameters:\n- name: GREETING\n  advanced: true\n")]), "marked as advanced, but also as required"),
+        (
+            with(&[("operator.yaml", &operator.replace(
+                "tasks:\n- name: app\n",
+                "tasks:\n- name: pipe\n  kind: Pipe\n  spec:\n    pod: cm.yaml\n    pipe: [{file: /tmp/a, kind: Secret, key: k}]\n- name: again\n  kind: Pipe\n  spec:\n    pod: cm.yaml\n    pipe: [{file: /tmp/b, kind: Secret, key: k}]\n- name: app\n",
+            ).replace("tasks: [app]", "tasks: [pipe, again, app]"))]),
+            "pipe key \"k\" is used twice in plan \"deploy\"",
+        ),
     ];
     for (files, reason) in cases {
         let errors = errors_of(files);
