@@ -1,0 +1,12 @@
+//! The universal operator: one state machine that runs any KUDO package's plans.
+//!
+//! The decisions are pure functions over KUDO's objects, so they are specified by unit tests
+//! and the controller around them only carries them out (kube-runtime's decide + act shape):
+//!
+//! - [`select`]: which plan an Instance change starts (SPEC.md §2.2, KUDO's admission webhook),
+//!   or why the change is refused.
+//! - [`pass`]: one pass of a running plan over its phases and steps (SPEC.md §2.1, KUDO's
+//!   `workflow.Execute`), given what each task reports.
+
+pub mod pass;
+pub mod select;
