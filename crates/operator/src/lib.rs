@@ -6,9 +6,11 @@
 //! - [`select`]: which plan an Instance change starts (SPEC.md §2.2, KUDO's admission webhook),
 //!   or why the change is refused.
 //! - [`enhance`]: the labels, annotations, namespace and owner KUDO puts on what a plan applies.
+//! - [`health`]: when an applied object counts as done (SPEC.md §2.7).
 //! - [`pass`]: one pass of a running plan over its phases and steps (SPEC.md §2.1, KUDO's
 //!   `workflow.Execute`), given what each task reports.
 
 pub mod enhance;
+pub mod health;
 pub mod pass;
 pub mod select;
