@@ -45,6 +45,20 @@ async fn deploy_acl_broker(users: &[&str]) -> (tempfile::TempDir, PrivateMosquit
     (dir, broker)
 }
 
+/// A status of c2's bundle `id`, as if c2's agent sent it.
+fn forged_status(id: &str) -> wire::MqttMessage {
+    let status = ManifestBundleStatus::default();
+    let report = StatusReport {
+        resource_id: id,
+        resource_version: 1,
+        cluster_name: "c2",
+        original_source: "maestro",
+        sequence_id: u64::MAX / 2,
+        status: &status,
+    };
+    wire::encode(&wire::status_event("c2-work-agent", &report))
+}
+
 fn login(url: &str, user: &str) -> MqttConfig {
     MqttConfig { username: Some(user.into()), password: Some(format!("pw-{user}")), ..MqttConfig::new(url, "") }
 }
@@ -85,16 +99,7 @@ async fn an_agent_can_neither_read_nor_write_another_consumers_topics() {
     }
 
     // Writing a status as c2 is refused.
-    let status = ManifestBundleStatus::default();
-    let report = StatusReport {
-        resource_id: &for_c2,
-        resource_version: 1,
-        cluster_name: "c2",
-        original_source: "maestro",
-        sequence_id: u64::MAX / 2,
-        status: &status,
-    };
-    let forged = wire::encode(&wire::status_event("c2-work-agent", &report));
+    let forged = forged_status(&for_c2);
     let ack = intruder.publish(&wire::agent_events_topic(&source, "c2"), forged).await.unwrap();
     match ack.wait(Duration::from_secs(30)).await {
         Err(MqttError::Refused(reason)) => assert!(reason.contains("NotAuthorized"), "{reason}"),
@@ -294,16 +299,7 @@ async fn the_embedded_broker_requires_a_login_and_keeps_each_agent_to_its_own_to
     let path = format!("/api/maestro/v1/resources/{for_c2}");
     hub.wait_for(&path, "c2's own status", |r| r.body["status"]["ReconcileStatus"]["ObservedVersion"] == 1).await;
     let before = hub.get(&path).await.body["status"].clone();
-    let status = ManifestBundleStatus::default();
-    let report = StatusReport {
-        resource_id: &for_c2,
-        resource_version: 1,
-        cluster_name: "c2",
-        original_source: "maestro",
-        sequence_id: u64::MAX / 2,
-        status: &status,
-    };
-    let forged = wire::encode(&wire::status_event("c2-work-agent", &report));
+    let forged = forged_status(&for_c2);
     let sent = match forger.publish(&wire::agent_events_topic(&source, "c2"), forged).await {
         Ok(ack) => ack.wait(Duration::from_secs(5)).await,
         Err(err) => Err(err),

@@ -11,7 +11,7 @@ use std::time::Instant;
 use anyhow::{Context as _, bail};
 use serde_json::Value as Json;
 
-use maestro_gotmpl::{Template, Value, kudo};
+use maestro_gotmpl::{Value, kudo};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct TemplateBenchArgs {
@@ -98,9 +98,7 @@ fn measure_ours(cases: &[Case], iterations: usize) -> anyhow::Result<f64> {
     for _ in 0..iterations {
         for case in cases {
             for (name, source) in &case.templates {
-                let rendered = Template::parse(name, source)
-                    .map_err(maestro_gotmpl::Error::from)
-                    .and_then(|t| t.render(&case.data).map_err(maestro_gotmpl::Error::from));
+                let rendered = maestro_gotmpl::render(name, source, &case.data);
                 bytes += rendered.map_or(1, |text| text.len());
                 renders += 1;
             }

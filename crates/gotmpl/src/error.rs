@@ -50,6 +50,14 @@ pub enum Error {
 }
 
 impl Error {
+    /// The error as KUDO reports it (and the goldens hold it): `parse: ...` or `render: ...`.
+    pub fn kudo_text(&self) -> String {
+        match self {
+            Error::Parse(e) => format!("parse: {e}"),
+            Error::Exec(e) => format!("render: {e}"),
+        }
+    }
+
     /// The line the error names.
     pub fn line(&self) -> usize {
         match self {

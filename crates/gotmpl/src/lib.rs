@@ -119,8 +119,8 @@ fn check_depth(name: &str, source: &str, items: &[lex::Item], max: usize) -> Res
     Ok(())
 }
 
-/// Parses and renders in one go; the error is Go's, prefixed as KUDO's goldens show it
-/// (`parse: ...`, `render: ...`) by [`Error`]'s callers.
+/// Parses and renders in one go, as KUDO does for each template; [`Error::kudo_text`] words a
+/// failure as KUDO's goldens hold it.
 pub fn render(name: &str, source: &str, data: &Value) -> Result<String, Error> {
     Ok(Template::parse(name, source)?.render(data)?)
 }

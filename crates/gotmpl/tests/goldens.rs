@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use maestro_gotmpl::{Error, Template, Value, kudo};
+use maestro_gotmpl::{Value, kudo};
 use serde_json::Value as Json;
 
 fn conformance() -> PathBuf {
@@ -23,10 +23,9 @@ fn data(golden: &Json, package: &Path) -> Value {
 }
 
 fn rendered(name: &str, source: &str, data: &Value) -> Json {
-    match Template::parse(name, source).map_err(Error::from).and_then(|t| t.render(data).map_err(Error::from)) {
+    match maestro_gotmpl::render(name, source, data) {
         Ok(text) => serde_json::json!({"rendered": text}),
-        Err(Error::Parse(e)) => serde_json::json!({"error": format!("parse: {e}")}),
-        Err(Error::Exec(e)) => serde_json::json!({"error": format!("render: {e}")}),
+        Err(e) => serde_json::json!({"error": e.kudo_text()}),
     }
 }
 

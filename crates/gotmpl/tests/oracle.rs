@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use maestro_gotmpl::{Error, Template, Value, kudo};
+use maestro_gotmpl::{Value, kudo};
 use serde_json::{Value as Json, json};
 
 const CASES: &[(&str, &str)] = &[
@@ -142,10 +142,9 @@ fn templates_render_and_fail_exactly_as_go_does() {
     let mut failures = Vec::new();
     for (name, source) in CASES {
         let file = format!("{name}.yaml");
-        let ours = match Template::parse(&file, source).map_err(Error::from).and_then(|t| Ok(t.render(&data)?)) {
+        let ours = match maestro_gotmpl::render(&file, source, &data) {
             Ok(text) => json!({"rendered": text}),
-            Err(Error::Parse(e)) => json!({"error": format!("parse: {e}")}),
-            Err(Error::Exec(e)) => json!({"error": format!("render: {e}")}),
+            Err(e) => json!({"error": e.kudo_text()}),
         };
         if go.get(&file) != Some(&ours) {
             failures.push(format!("{file}\n  go   {}\n  ours {ours}", go.get(&file).unwrap_or(&Json::Null)));

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use maestro_gotmpl::{Template, Value, kudo};
+use maestro_gotmpl::{Value, kudo};
 use serde::Serialize;
 
 use crate::Package;
@@ -80,11 +80,8 @@ impl Package {
 }
 
 pub fn render_one(key: &str, source: &str, data: &Value) -> Outcome {
-    match Template::parse(key, source) {
-        Err(e) => Outcome::Error(format!("parse: {e}")),
-        Ok(template) => match template.render(data) {
-            Ok(text) => Outcome::Rendered(text),
-            Err(e) => Outcome::Error(format!("render: {e}")),
-        },
+    match maestro_gotmpl::render(key, source, data) {
+        Ok(text) => Outcome::Rendered(text),
+        Err(e) => Outcome::Error(e.kudo_text()),
     }
 }

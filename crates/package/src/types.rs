@@ -68,6 +68,16 @@ pub struct Task {
     pub spec: TaskSpec,
 }
 
+impl Task {
+    /// The templates this task uses: its resources, then a Pipe's pod and a KudoOperator's
+    /// parameter file.
+    pub fn templates(&self) -> impl Iterator<Item = &str> {
+        let spec = &self.spec;
+        let others = [spec.pod.as_str(), spec.parameter_file.as_str()].into_iter().filter(|t| !t.is_empty());
+        spec.resources.iter().map(String::as_str).chain(others)
+    }
+}
+
 /// KUDO's flat union of every kind's fields.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -310,13 +310,7 @@ fn templates(package: &Package, report: &mut Report) -> BTreeSet<String> {
 }
 
 fn referenced_templates(package: &Package) -> BTreeSet<&str> {
-    let mut referenced = BTreeSet::new();
-    for task in &package.operator.tasks {
-        referenced.extend(task.spec.resources.iter().map(String::as_str));
-        referenced.insert(task.spec.pod.as_str());
-        referenced.insert(task.spec.parameter_file.as_str());
-    }
-    referenced
+    package.operator.tasks.iter().flat_map(Task::templates).collect()
 }
 
 fn unused_parameters(package: &Package, used: &BTreeSet<String>, report: &mut Report) {

@@ -193,7 +193,8 @@ impl Resync {
         let mut sent = 0;
         for consumer in &consumers {
             let hashes = self.store.status_hashes(consumer).await?;
-            sent += self.send_status_resync(consumer, hashes).await?;
+            let subject = self.subject(consumer).await?;
+            sent += self.send_status_resync(consumer, &subject, hashes).await?;
         }
         self.metrics.resync("status_requested");
         tracing::info!(consumers = consumers.len(), messages = sent, "asked agents to resync statuses");
@@ -222,22 +223,26 @@ impl Resync {
             sent += 1;
         }
         let hashes = bundles.iter().map(|b| (b.id.clone(), String::new())).collect();
-        sent += self.send_status_resync(consumer, hashes).await?;
+        sent += self.send_status_resync(consumer, &subject, hashes).await?;
         self.metrics.resync("confirm_requested");
         tracing::info!(consumer, bundles = bundles.len(), "asked an agent again for what it has not confirmed");
         Ok(sent)
     }
 
     /// One consumer's `status.resync_request`, in batches under the limits.
-    async fn send_status_resync(&self, consumer: &str, hashes: Vec<(String, String)>) -> Result<usize, DispatchError> {
+    async fn send_status_resync(
+        &self,
+        consumer: &str,
+        subject: &Subject,
+        hashes: Vec<(String, String)>,
+    ) -> Result<usize, DispatchError> {
         let hashes: Vec<StatusHash> =
             hashes.into_iter().map(|(resource_id, status_hash)| StatusHash { resource_id, status_hash }).collect();
         let topic = wire::source_events_topic(&self.source, consumer);
-        let subject = self.subject(consumer).await?;
         let mut sent = 0;
         for batch in wire::batches(&hashes, self.limits.max_entries, self.limits.max_bytes) {
             let event = wire::status_resync_event(&self.source, consumer, &StatusHashList { status_hashes: batch });
-            let message = self.encode(&subject, "", wire::encode(&event)).await?;
+            let message = self.encode(subject, "", wire::encode(&event)).await?;
             self.link.publish(&topic, message).await?.wait(self.ack_timeout).await?;
             self.metrics.sent("status.resync");
             sent += 1;

@@ -232,10 +232,8 @@ fn list(what: ListWhat, package: &Package) -> anyhow::Result<()> {
         ListWhat::Tasks => {
             table = Table::new(&["NAME", "KIND", "RESOURCES"]);
             for task in &package.operator.tasks {
-                let spec = &task.spec;
-                let mut resources = spec.resources.clone();
-                resources.extend([spec.pod.clone(), spec.parameter_file.clone()].into_iter().filter(|s| !s.is_empty()));
-                table.push(vec![task.name.clone(), task.kind.clone(), resources.join(",")]);
+                let templates: Vec<&str> = task.templates().collect();
+                table.push(vec![task.name.clone(), task.kind.clone(), templates.join(",")]);
             }
         }
     }
@@ -314,12 +312,8 @@ fn step_templates(package: &Package, args: &RenderArgs) -> anyhow::Result<Option
         .flat_map(|phase| &phase.steps)
         .find(|step| &step.name == step_name)
         .with_context(|| format!("--step {step_name:?}: no such step in plan {:?}", args.plan))?;
-    let mut templates = Vec::new();
-    for task in package.operator.tasks.iter().filter(|t| step.tasks.contains(&t.name)) {
-        templates.extend(task.spec.resources.iter().cloned());
-        templates
-            .extend([task.spec.pod.clone(), task.spec.parameter_file.clone()].into_iter().filter(|s| !s.is_empty()));
-    }
+    let tasks = package.operator.tasks.iter().filter(|t| step.tasks.contains(&t.name));
+    let templates = tasks.flat_map(|t| t.templates().map(str::to_string)).collect();
     Ok(Some(templates))
 }
 
