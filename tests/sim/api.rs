@@ -353,3 +353,32 @@ async fn generate_name_dry_run_json_patch_and_delete_collection_behave_like_a_cl
     assert!(status.is_success());
     s.stop().await;
 }
+
+#[tokio::test]
+async fn a_service_gets_a_cluster_ip_that_stays_and_ports_get_their_protocol() {
+    let s = Sim::start().await;
+    let api: Api<Service> = Api::namespaced(s.client.clone(), "default");
+    let service: Service = crate::json(serde_json::json!({
+        "apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
+        "spec": {"ports": [{"port": 80}], "selector": {"app": "web"}}
+    }));
+    let created = api.create(&Default::default(), &service).await.unwrap();
+    let spec = created.spec.unwrap();
+    let ip = spec.cluster_ip.clone().expect("a cluster IP is allocated");
+    assert!(ip.starts_with("10."), "{ip}");
+    assert_eq!(spec.cluster_ips, Some(vec![ip.clone()]));
+    assert_eq!(spec.ports.unwrap()[0].protocol.as_deref(), Some("TCP"));
+    let applied = serde_json::json!({
+        "apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
+        "spec": {"ports": [{"port": 8080}], "selector": {"app": "web"}}
+    });
+    let params = kube::api::PatchParams::apply("other").force();
+    let after = api.patch("web", &params, &kube::api::Patch::Apply(&applied)).await.unwrap();
+    assert_eq!(after.spec.unwrap().cluster_ip, Some(ip), "an update keeps the address");
+    let headless: Service = crate::json(serde_json::json!({
+        "apiVersion": "v1", "kind": "Service", "metadata": {"name": "hs"}, "spec": {"clusterIP": "None"}
+    }));
+    let headless = api.create(&Default::default(), &headless).await.unwrap();
+    assert_eq!(headless.spec.unwrap().cluster_ip.as_deref(), Some("None"));
+    s.stop().await;
+}

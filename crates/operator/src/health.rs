@@ -7,6 +7,7 @@
 use serde_json::Value;
 
 use crate::pass::TaskOutcome;
+use crate::select::Snapshot;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Health {
@@ -52,6 +53,22 @@ fn condition_true<'a>(object: &'a Value, kind: &str) -> Option<&'a Value> {
     })
 }
 
+/// A child Instance is done when the engine has acted on its current spec and no plan is
+/// scheduled. KUDO's webhook scheduled `deploy` in the create call itself; without a webhook,
+/// a child nobody has acted on yet must not count as done.
+fn instance(object: &Value) -> Health {
+    let Ok(child) = serde_json::from_value::<maestro_package::crd::Instance>(object.clone()) else {
+        return Health::Waiting(format!("instance {} is not readable yet", name(object)));
+    };
+    if Snapshot::from_annotations(&child.metadata.annotations).as_ref() != Some(&Snapshot::of(&child.spec)) {
+        return Health::Waiting(format!("instance {} has not started its plan yet", name(object)));
+    }
+    match child.spec.plan_execution.plan_name.as_str() {
+        "" => Health::Healthy,
+        plan => Health::Waiting(format!("instance {} runs plan {plan}", name(object))),
+    }
+}
+
 /// The health of a live object, by its kind.
 pub fn health(object: &Value) -> Health {
     let api_version = object.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
@@ -64,10 +81,7 @@ pub fn health(object: &Value) -> Health {
         ("apps", "StatefulSet") => stateful_set(object),
         ("apps", "Deployment") => deployment(object),
         ("batch", "Job") => job(object),
-        ("kudo.dev", "Instance") => match text(object, &["spec", "planExecution", "planName"]).unwrap_or_default() {
-            "" => Health::Healthy,
-            plan => Health::Waiting(format!("instance {} runs plan {plan}", name(object))),
-        },
+        ("kudo.dev", "Instance") => instance(object),
         ("", "Pod") => {
             let running = text(object, &["status", "phase"]) == Some("Running");
             if running && condition_true(object, "Ready").is_some() {
@@ -247,8 +261,19 @@ mod tests {
         assert_eq!(health(&pod), Health::Healthy);
         let svc = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"}, "spec": {"type": "LoadBalancer", "clusterIP": "10.0.0.1"}});
         assert!(matches!(health(&svc), Health::Waiting(m) if m.contains("load balancer")));
-        let child = json!({"apiVersion": "kudo.dev/v1beta1", "kind": "Instance", "metadata": {"name": "c"}, "spec": {"planExecution": {"planName": "deploy"}}});
-        assert!(matches!(health(&child), Health::Waiting(_)));
+        let acted = r#"{"operatorVersion":"zk-0.1.0","parameters":{"N":"3"}}"#;
+        let child = |plan: &str, snapshot: Option<&str>| {
+            let annotations = snapshot.map(|s| json!({"maestro.io/acted-on": s})).unwrap_or(json!({}));
+            json!({"apiVersion": "kudo.dev/v1beta1", "kind": "Instance",
+                   "metadata": {"name": "c", "annotations": annotations},
+                   "spec": {"operatorVersion": {"name": "zk-0.1.0"}, "parameters": {"N": "3"}, "planExecution": {"planName": plan}}})
+        };
+        assert!(matches!(health(&child("deploy", Some(acted))), Health::Waiting(m) if m.contains("runs plan deploy")));
+        assert_eq!(health(&child("", Some(acted))), Health::Healthy);
+        let fresh = health(&child("", None));
+        assert!(matches!(fresh, Health::Waiting(m) if m.contains("not started")), "a child nobody acted on yet");
+        let changed = health(&child("", Some(r#"{"operatorVersion":"zk-0.1.0","parameters":{"N":"1"}}"#)));
+        assert!(matches!(changed, Health::Waiting(_)), "a child whose spec changed since the engine acted");
         let custom = json!({"apiVersion": "cert-manager.io/v1", "kind": "Certificate", "metadata": {"name": "c"}});
         assert_eq!(health(&custom), Health::Healthy, "custom resources count as healthy at once, as in KUDO");
         let crd = json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "x"}, "status": {"conditions": [{"type": "Established", "status": "True"}]}});

@@ -5,6 +5,8 @@
 //! fatal task error ends the plan at once; a transient one marks its step `ERROR` and is
 //! retried on a later pass. "Parallel" is not concurrency: one pass visits items one by one.
 
+use std::collections::BTreeMap;
+
 use maestro_package::crd::{PhaseStatus, PlanStatus, StepStatus};
 use maestro_package::types::Plan;
 
@@ -69,9 +71,57 @@ pub fn fresh_status(name: &str, plan: &Plan, uid: &str) -> PlanStatus {
     }
 }
 
-/// Runs one pass of `plan` over `status` (shaped as [`fresh_status`] made it), asking `run`
+/// Makes `statuses` hold an entry for every plan, phase and step of `plans` (new ones
+/// `NEVER_RUN`), keeping what existing entries say, and nothing else: KUDO's
+/// `ensurePlanStatusInitialized`, which is how an upgrade to a version with differently shaped
+/// plans works.
+pub fn ensure_statuses(statuses: &mut BTreeMap<String, PlanStatus>, plans: &BTreeMap<String, Plan>) {
+    let mut old = std::mem::take(statuses);
+    for (name, plan) in plans {
+        let mut entry = old.remove(name).unwrap_or_else(|| PlanStatus {
+            name: name.clone(),
+            status: NEVER_RUN.into(),
+            ..PlanStatus::default()
+        });
+        let mut old_phases = std::mem::take(&mut entry.phases);
+        entry.phases = plan
+            .phases
+            .iter()
+            .map(|phase| {
+                let position = old_phases.iter().position(|p| p.name == phase.name);
+                let mut status = match position {
+                    Some(at) => old_phases.remove(at),
+                    None => {
+                        PhaseStatus { name: phase.name.clone(), status: NEVER_RUN.into(), ..PhaseStatus::default() }
+                    }
+                };
+                let mut old_steps = std::mem::take(&mut status.steps);
+                status.steps = phase
+                    .steps
+                    .iter()
+                    .map(|step| match old_steps.iter().position(|s| s.name == step.name) {
+                        Some(at) => old_steps.remove(at),
+                        None => {
+                            StepStatus { name: step.name.clone(), status: NEVER_RUN.into(), message: String::new() }
+                        }
+                    })
+                    .collect();
+                status
+            })
+            .collect();
+        statuses.insert(name.clone(), entry);
+    }
+}
+
+/// What runs the tasks a pass visits. Async because the controller's tasks call the API
+/// server; the pass itself decides nothing from time or I/O.
+pub trait Tasks {
+    fn run(&mut self, visit: Visit<'_>) -> impl Future<Output = TaskOutcome> + Send;
+}
+
+/// Runs one pass of `plan` over `status` (shaped as [`fresh_status`] made it), asking `tasks`
 /// about every task it visits.
-pub fn execute(name: &str, plan: &Plan, status: &mut PlanStatus, run: &mut dyn FnMut(Visit<'_>) -> TaskOutcome) {
+pub async fn execute(name: &str, plan: &Plan, status: &mut PlanStatus, tasks: &mut impl Tasks) {
     if is_terminal(&status.status) {
         return;
     }
@@ -95,7 +145,7 @@ pub fn execute(name: &str, plan: &Plan, status: &mut PlanStatus, run: &mut dyn F
             let mut all_tasks = true;
             for task in &step.tasks {
                 let visit = Visit { plan: name, phase: &phase.name, step: &step.name, task };
-                match run(visit) {
+                match tasks.run(visit).await {
                     TaskOutcome::Done => {}
                     TaskOutcome::Pending => all_tasks = false,
                     TaskOutcome::Transient(error) => {
@@ -141,7 +191,7 @@ pub fn execute(name: &str, plan: &Plan, status: &mut PlanStatus, run: &mut dyn F
 
 #[cfg(test)]
 mod tests {
-    use std::collections::{BTreeMap, BTreeSet};
+    use std::collections::BTreeSet;
 
     use super::*;
     use maestro_package::types::{Phase, Step};
@@ -172,15 +222,26 @@ mod tests {
         }
     }
 
+    /// Tasks that answer from a script and remember what was asked.
+    struct Scripted<'a> {
+        outcomes: &'a BTreeMap<&'a str, TaskOutcome>,
+        visited: Vec<String>,
+    }
+
+    impl Tasks for Scripted<'_> {
+        fn run(&mut self, visit: Visit<'_>) -> impl Future<Output = TaskOutcome> + Send {
+            self.visited.push(visit.task.to_string());
+            let outcome = self.outcomes.get(visit.task).cloned().unwrap_or(TaskOutcome::Pending);
+            async move { outcome }
+        }
+    }
+
     /// Runs a pass where the tasks in `done` finish, `errors` fail transiently, `fatal` for
     /// good; returns the tasks visited, in order.
     fn pass(plan: &Plan, status: &mut PlanStatus, outcomes: &BTreeMap<&str, TaskOutcome>) -> Vec<String> {
-        let mut visited = Vec::new();
-        execute("deploy", plan, status, &mut |visit| {
-            visited.push(visit.task.to_string());
-            outcomes.get(visit.task).cloned().unwrap_or(TaskOutcome::Pending)
-        });
-        visited
+        let mut tasks = Scripted { outcomes, visited: Vec::new() };
+        futures::executor::block_on(execute("deploy", plan, status, &mut tasks));
+        tasks.visited
     }
 
     fn statuses(status: &PlanStatus) -> Vec<String> {
@@ -244,6 +305,29 @@ mod tests {
         assert_eq!(statuses(&status), ["FATAL_ERROR", "p=FATAL_ERROR", "p.a=FATAL_ERROR", "p.b=IN_PROGRESS"]);
         assert_eq!(status.phases[0].steps[0].message, "template: x.yaml:3: ...");
         assert!(pass(&plan, &mut status, &BTreeMap::new()).is_empty(), "FATAL_ERROR is terminal");
+    }
+
+    #[test]
+    fn statuses_follow_the_plans_of_the_current_version_keeping_what_ran() {
+        let v1 = BTreeMap::from([("deploy".to_string(), plan("serial", &[("p", "serial", &[("a", &["ta"])])]))]);
+        let mut statuses = BTreeMap::new();
+        ensure_statuses(&mut statuses, &v1);
+        assert_eq!(statuses["deploy"].status, NEVER_RUN);
+        assert_eq!(statuses["deploy"].phases[0].steps[0].status, NEVER_RUN);
+        statuses.insert("deploy".into(), fresh_status("deploy", &v1["deploy"], "u1"));
+        statuses.get_mut("deploy").unwrap().status = COMPLETE.into();
+        let v2 = BTreeMap::from([
+            ("deploy".to_string(), plan("serial", &[("p", "serial", &[("a", &["ta"]), ("b", &["tb"])])])),
+            ("backup".to_string(), plan("serial", &[])),
+        ]);
+        ensure_statuses(&mut statuses, &v2);
+        assert_eq!(statuses["deploy"].status, COMPLETE, "what ran is kept");
+        assert_eq!(statuses["deploy"].uid, "u1");
+        let steps: Vec<&str> = statuses["deploy"].phases[0].steps.iter().map(|s| s.status.as_str()).collect();
+        assert_eq!(steps, [PENDING, NEVER_RUN], "a new step never ran");
+        assert_eq!(statuses["backup"].status, NEVER_RUN);
+        ensure_statuses(&mut statuses, &BTreeMap::from([("backup".to_string(), plan("serial", &[]))]));
+        assert_eq!(statuses.keys().collect::<Vec<_>>(), ["backup"], "plans the version no longer has are dropped");
     }
 
     #[test]

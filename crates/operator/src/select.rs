@@ -8,11 +8,33 @@ use std::collections::{BTreeMap, BTreeSet};
 use maestro_package::crd::Parameter;
 use maestro_package::types::Plan;
 
+/// Where the engine keeps the [`Snapshot`] it last acted on: an annotation on the Instance,
+/// so the memory survives restarts and travels with the object.
+pub const SNAPSHOT_ANNOTATION: &str = "maestro.io/acted-on";
+
 /// What the engine last acted on, or what the Instance asks for now.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Snapshot {
     pub operator_version: String,
+    #[serde(default)]
     pub parameters: BTreeMap<String, String>,
+}
+
+impl Snapshot {
+    /// What an Instance asks for now.
+    pub fn of(instance: &maestro_package::crd::InstanceSpec) -> Snapshot {
+        Snapshot { operator_version: instance.operator_version.name.clone(), parameters: instance.parameters.clone() }
+    }
+
+    pub fn to_annotation(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// `None` when absent or unreadable (then the Instance counts as never acted on).
+    pub fn from_annotations(annotations: &BTreeMap<String, String>) -> Option<Snapshot> {
+        serde_json::from_str(annotations.get(SNAPSHOT_ANNOTATION)?).ok()
+    }
 }
 
 /// The Instance as the engine sees it on one reconcile.
@@ -122,10 +144,14 @@ fn requested(plans: &BTreeMap<String, Plan>, plan: &str, running: Option<&str>) 
     }
 }
 
-fn immutable_changed(previous: &Snapshot, request: &Request<'_>) -> Option<Selection> {
-    let changed = request.parameters.iter().find(|p| {
-        p.immutable == Some(true) && previous.parameters.get(&p.name) != request.current.parameters.get(&p.name)
-    })?;
+fn immutable_changed<'a>(previous: &'a Snapshot, request: &Request<'a>) -> Option<Selection> {
+    // Compared as values in force: KUDO's webhook wrote immutable defaults into the spec at
+    // creation, so giving such a parameter its default value later is no change.
+    let in_force = |snapshot: &'a Snapshot, p: &'a Parameter| snapshot.parameters.get(&p.name).or(p.default.as_ref());
+    let changed = request
+        .parameters
+        .iter()
+        .find(|p| p.immutable == Some(true) && in_force(previous, p) != in_force(request.current, p))?;
     Some(Selection::Refused(format!("parameter {:?} is immutable", changed.name)))
 }
 
@@ -274,6 +300,16 @@ mod tests {
         };
         let disk = snapshot("v1", &[("DISK", "20Gi"), ("N", "3")]);
         assert_eq!(select(&request(&disk, None, None)), Selection::Refused("parameter \"DISK\" is immutable".into()));
+        let mut defaulted = [param("DISK", "", true)];
+        defaulted[0].default = Some("10Gi".into());
+        let (unset, explicit) = (snapshot("v1", &[]), snapshot("v1", &[("DISK", "10Gi")]));
+        let same = select(&Request {
+            previous: Some(&unset),
+            current: &explicit,
+            parameters: &defaulted,
+            ..request(&unset, None, None)
+        });
+        assert_eq!(same, run("update"), "writing an immutable parameter's default is no change to it");
         let n = snapshot("v1", &[("DISK", "10Gi"), ("N", "5")]);
         assert!(
             matches!(select(&request(&n, None, Some("backup"))), Selection::Refused(r) if r.contains("\"backup\" is running"))

@@ -136,7 +136,7 @@ pub(super) fn defaults(def: &ResourceDef, obj: &mut Value) {
             }
         }
         ("", "secrets") if obj.get("type").is_none() => obj["type"] = json!("Opaque"),
-        ("", "services") if spec_missing(obj, "/spec/type") => obj["spec"]["type"] = json!("ClusterIP"),
+        ("", "services") => service_defaults(obj),
         ("apps", "deployments") => {
             if spec_missing(obj, "/spec/replicas") {
                 obj["spec"]["replicas"] = json!(1);
@@ -163,6 +163,39 @@ pub(super) fn defaults(def: &ResourceDef, obj: &mut Value) {
         }
         ("apps", "replicasets") if spec_missing(obj, "/spec/replicas") => obj["spec"]["replicas"] = json!(1),
         _ => {}
+    }
+}
+
+/// A Service's type (`ClusterIP`), port protocols (`TCP`) and cluster IP. The IP comes from
+/// the Service's namespace and name, so every write of the same Service keeps it without the
+/// allocator state a real API server has (and a headless `None` stays as it is).
+fn service_defaults(obj: &mut Value) {
+    let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) else { return };
+    let kind = spec.entry("type").or_insert_with(|| json!("ClusterIP")).as_str().unwrap_or_default().to_owned();
+    for port in spec.get_mut("ports").and_then(Value::as_array_mut).into_iter().flatten() {
+        if let Some(port) = port.as_object_mut() {
+            port.entry("protocol").or_insert_with(|| json!("TCP"));
+        }
+    }
+    if kind == "ExternalName" {
+        return;
+    }
+    let unset = spec.get("clusterIP").and_then(Value::as_str).is_none_or(str::is_empty);
+    if unset {
+        let meta = obj.get("metadata");
+        let key = format!(
+            "{}/{}",
+            meta.and_then(|m| m.get("namespace")).and_then(Value::as_str).unwrap_or_default(),
+            meta.and_then(|m| m.get("name")).and_then(Value::as_str).unwrap_or_default()
+        );
+        let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+        // 10.96.0.0/12, skipping .0 and the first address (the API server's own Service).
+        let offset = 2 + (hash % ((1 << 20) - 3)) as u32;
+        let ip = std::net::Ipv4Addr::from(u32::from(std::net::Ipv4Addr::new(10, 96, 0, 0)) + offset);
+        obj["spec"]["clusterIP"] = json!(ip.to_string());
+    }
+    if let Some(ip) = obj.pointer("/spec/clusterIP").cloned() {
+        obj["spec"]["clusterIPs"] = json!([ip]);
     }
 }
 

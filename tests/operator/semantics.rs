@@ -1,0 +1,251 @@
+//! KUDO's plan semantics on a small package of our own that exercises what the real packages
+//! do not: cleanup on uninstall, immutable parameters, upgrades, plans triggered by hand,
+//! render errors, a missing OperatorVersion, and an engine killed in the middle of a plan.
+
+use std::path::Path;
+use std::time::Duration;
+
+use kube::api::{Api, DeleteParams, DynamicObject};
+use serde_json::json;
+
+use crate::{Cluster, eventually, tree};
+
+const PARAMS: &str = r#"apiVersion: kudo.dev/v1beta1
+parameters:
+  - name: SIZE
+    default: "1"
+    immutable: true
+  - name: GREETING
+    default: "hello"
+"#;
+
+fn operator_yaml(version: &str, upgrade: bool) -> String {
+    let upgrade_plan = if upgrade {
+        "  upgrade:\n    strategy: serial\n    phases:\n      - name: up\n        strategy: serial\n        steps:\n          - name: mark\n            tasks: [upgraded]\n"
+    } else {
+        ""
+    };
+    format!(
+        r#"apiVersion: kudo.dev/v1beta1
+name: probe
+operatorVersion: "{version}"
+tasks:
+  - name: config
+    kind: Apply
+    spec: {{resources: [config.yaml]}}
+  - name: job
+    kind: Apply
+    spec: {{resources: [job.yaml]}}
+  - name: marker
+    kind: Apply
+    spec: {{resources: [marker.yaml]}}
+  - name: upgraded
+    kind: Apply
+    spec: {{resources: [upgraded.yaml]}}
+  - name: broken
+    kind: Apply
+    spec: {{resources: [broken.yaml]}}
+plans:
+  deploy:
+    strategy: serial
+    phases:
+      - name: main
+        strategy: serial
+        steps:
+          - name: config
+            tasks: [config]
+          - name: job
+            tasks: [job]
+  cleanup:
+    strategy: serial
+    phases:
+      - name: cleanup
+        strategy: serial
+        steps:
+          - name: marker
+            tasks: [marker]
+  broken:
+    strategy: serial
+    phases:
+      - name: p
+        strategy: serial
+        steps:
+          - name: s
+            tasks: [broken]
+{upgrade_plan}"#
+    )
+}
+
+const TEMPLATES: [(&str, &str); 5] = [
+    (
+        "config.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Name }}-config\ndata:\n  greeting: {{ .Params.GREETING }}\n",
+    ),
+    (
+        "job.yaml",
+        "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: {{ .Name }}-job\nspec:\n  template:\n    spec:\n      restartPolicy: Never\n      containers:\n        - name: c\n          image: busybox\n",
+    ),
+    (
+        "marker.yaml",
+        "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: {{ .Name }}-cleaned\nrules: []\n",
+    ),
+    ("upgraded.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Name }}-upgraded\n"),
+    ("broken.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Params.NOPE }}\n"),
+];
+
+/// Writes the probe package (version `version`, with an upgrade plan or not) under `root`.
+fn probe(root: &Path, version: &str, upgrade: bool) -> std::path::PathBuf {
+    let dir = root.join(format!("probe-{version}"));
+    std::fs::create_dir_all(dir.join("templates")).unwrap();
+    std::fs::write(dir.join("operator.yaml"), operator_yaml(version, upgrade)).unwrap();
+    std::fs::write(dir.join("params.yaml"), PARAMS).unwrap();
+    for (name, text) in TEMPLATES {
+        std::fs::write(dir.join("templates").join(name), text).unwrap();
+    }
+    dir
+}
+
+fn condition(instance: &maestro_package::crd::Instance, kind: &str) -> Option<serde_json::Value> {
+    instance.status.as_ref()?.conditions.iter().find(|c| c["type"] == kind).cloned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_engine_resumes_mid_plan_without_running_completed_steps_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cluster = Cluster::start(Duration::from_millis(1500)).await;
+    cluster.install(&probe(dir.path(), "1.0.0", false), "default", Some(("p", &[]))).await;
+    let running = cluster.wait_plan("default", "p", "deploy", "IN_PROGRESS").await;
+    let running = eventually("the config step done and the job step running", || async {
+        let plan = cluster.instance("default", "p").await.status?.plan_status.get("deploy").cloned()?;
+        (tree(&plan) == ["main=IN_PROGRESS", "main.config=COMPLETE", "main.job=IN_PROGRESS"]).then_some(plan)
+    })
+    .await
+    .uid
+    .clone()
+    .max(running.uid);
+    cluster.kill_engine().await;
+
+    // While the engine is down, the ConfigMap of the completed step disappears: were the step
+    // run again, it would come back.
+    let config_maps: Api<DynamicObject> = Api::namespaced_with(
+        cluster.client.clone(),
+        "default",
+        &kube::discovery::ApiResource::erase::<k8s_openapi::api::core::v1::ConfigMap>(&()),
+    );
+    config_maps.delete("p-config", &DeleteParams::default()).await.unwrap();
+    cluster.start_engine();
+    let done = cluster.wait_plan("default", "p", "deploy", "COMPLETE").await;
+    assert_eq!(done.uid, running, "the same execution went on");
+    assert!(cluster.object("v1", "ConfigMap", "default", "p-config").await.is_none(), "config did not run again");
+    assert!(cluster.object("batch/v1", "Job", "default", "p-job").await.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uninstall_runs_cleanup_through_the_finalizer_and_removes_what_the_plans_applied() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = Cluster::start(Duration::from_millis(50)).await;
+    cluster.install(&probe(dir.path(), "1.0.0", false), "default", Some(("p", &[]))).await;
+    cluster.wait_plan("default", "p", "deploy", "COMPLETE").await;
+    let instance = cluster.instances("default").get("p").await.unwrap();
+    assert_eq!(instance.metadata.finalizers, Some(vec!["kudo.dev.instance.cleanup".to_string()]));
+
+    cluster.instances("default").delete("p", &DeleteParams::default()).await.unwrap();
+    eventually("the instance gone", || async {
+        cluster.instances("default").get_opt("p").await.unwrap().is_none().then_some(())
+    })
+    .await;
+    assert!(
+        cluster.object("rbac.authorization.k8s.io/v1", "ClusterRole", "", "p-cleaned").await.is_some(),
+        "cleanup ran"
+    );
+    eventually("owned objects collected", || async {
+        cluster.object("v1", "ConfigMap", "default", "p-config").await.is_none().then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_immutable_parameter_change_is_refused_visibly_and_nothing_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = Cluster::start(Duration::from_millis(50)).await;
+    cluster.install(&probe(dir.path(), "1.0.0", false), "default", Some(("p", &[]))).await;
+    let deploy = cluster.wait_plan("default", "p", "deploy", "COMPLETE").await;
+    cluster.patch_spec("default", "p", json!({"parameters": {"SIZE": "2"}})).await;
+    let refused = eventually("the refusal", || async {
+        let instance = cluster.instance("default", "p").await;
+        condition(&instance, "SpecAccepted").filter(|c| c["status"] == "False")
+    })
+    .await;
+    assert_eq!(refused["message"], "parameter \"SIZE\" is immutable");
+    assert_eq!(refused["reason"], "ChangeRefused");
+    let events = cluster.events("default", "p").await;
+    assert!(events.contains(&("ChangeRefused".into(), "parameter \"SIZE\" is immutable".into())), "{events:?}");
+    let instance = cluster.instance("default", "p").await;
+    assert_eq!(instance.status.as_ref().unwrap().plan_status["deploy"].uid, deploy.uid, "no plan ran");
+
+    cluster.patch_spec("default", "p", json!({"parameters": {"SIZE": "1", "GREETING": "hi"}})).await;
+    let again = eventually("deploy for the greeting", || async {
+        let plan = cluster.instance("default", "p").await.status?.plan_status.get("deploy").cloned()?;
+        (plan.uid != deploy.uid && plan.status == "COMPLETE").then_some(plan)
+    })
+    .await;
+    assert_eq!(again.status, "COMPLETE");
+    let accepted = condition(&cluster.instance("default", "p").await, "SpecAccepted").unwrap();
+    assert_eq!(accepted["status"], "True");
+    let config = cluster.object("v1", "ConfigMap", "default", "p-config").await.unwrap();
+    assert_eq!(config["data"]["greeting"], "hi");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upgrade_runs_the_new_versions_upgrade_plan() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = Cluster::start(Duration::from_millis(50)).await;
+    cluster.install(&probe(dir.path(), "1.0.0", false), "default", Some(("p", &[]))).await;
+    cluster.wait_plan("default", "p", "deploy", "COMPLETE").await;
+    cluster.install(&probe(dir.path(), "2.0.0", true), "default", None).await;
+    cluster.patch_spec("default", "p", json!({"operatorVersion": {"name": "probe-2.0.0"}})).await;
+    let upgrade = cluster.wait_plan("default", "p", "upgrade", "COMPLETE").await;
+    assert_eq!(tree(&upgrade), ["up=COMPLETE", "up.mark=COMPLETE"]);
+    let marker = cluster.object("v1", "ConfigMap", "default", "p-upgraded").await.unwrap();
+    assert_eq!(marker["metadata"]["annotations"]["kudo.dev/plan"], "upgrade");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plan_triggered_by_hand_runs_and_a_render_error_ends_it_naming_the_template() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = Cluster::start(Duration::from_millis(50)).await;
+    cluster.install(&probe(dir.path(), "1.0.0", false), "default", Some(("p", &[]))).await;
+    cluster.wait_plan("default", "p", "deploy", "COMPLETE").await;
+    cluster.patch_spec("default", "p", json!({"planExecution": {"planName": "broken", "uid": "by-hand-1"}})).await;
+    let broken = cluster.wait_plan("default", "p", "broken", "FATAL_ERROR").await;
+    assert_eq!(broken.uid, "by-hand-1", "the uid the user gave");
+    let message = &broken.phases[0].steps[0].message;
+    assert!(message.starts_with("TaskRenderingError: task broken.p.s.broken:"), "{message}");
+    assert!(message.contains("broken.yaml") && message.contains("NOPE"), "{message}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_of_a_missing_version_says_so_and_deploys_once_the_version_exists() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = Cluster::start(Duration::from_millis(50)).await;
+    cluster.namespace("team").await;
+    let instance = json!({
+        "apiVersion": "kudo.dev/v1beta1", "kind": "Instance",
+        "metadata": {"name": "early", "namespace": "team"},
+        "spec": {"operatorVersion": {"name": "probe-1.0.0"}},
+    });
+    let api = cluster.instances("team");
+    eventually("the instance created", || async {
+        let object: DynamicObject = serde_json::from_value(instance.clone()).unwrap();
+        api.create(&Default::default(), &object).await.ok()
+    })
+    .await;
+    let missing = eventually("the missing version reported", || async {
+        condition(&cluster.instance("team", "early").await, "SpecAccepted").filter(|c| c["status"] == "False")
+    })
+    .await;
+    assert_eq!(missing["reason"], "InvalidOperatorVersion");
+    assert!(missing["message"].as_str().unwrap().contains("probe-1.0.0"), "{missing}");
+    cluster.install(&probe(dir.path(), "1.0.0", false), "team", None).await;
+    cluster.wait_plan("team", "early", "deploy", "COMPLETE").await;
+}
