@@ -6,6 +6,7 @@
 mod deploy;
 mod fleet;
 mod lifecycle;
+mod operators;
 mod ops;
 mod plugins;
 mod resilience;

@@ -2,6 +2,7 @@
 //! on a simulated cluster over HTTP, and the tests read what a KUDO user reads — the Instance's
 //! plan status, the objects the plans applied, the Events.
 
+mod dependencies;
 mod packages;
 mod semantics;
 
@@ -83,10 +84,25 @@ impl Cluster {
     /// an Instance of it unless `instance` is `None`, as `kubectl kudo install` does.
     pub async fn install(&self, dir: &Path, namespace: &str, instance: Option<(&str, &[(&str, &str)])>) {
         let package = read_path(dir, &Limits::default()).unwrap_or_else(|e| panic!("read {dir:?}: {e}"));
+        self.install_packages(std::slice::from_ref(&package), namespace, instance).await;
+    }
+
+    /// Installs packages (dependencies first; the last one is the one an Instance is made of).
+    pub async fn install_packages(
+        &self,
+        packages: &[maestro_package::Package],
+        namespace: &str,
+        instance: Option<(&str, &[(&str, &str)])>,
+    ) {
         self.namespace(namespace).await;
-        let (operator, version) = package.resources(namespace);
-        self.apply(namespace, "Operator", "operators", serde_json::to_value(&operator).unwrap()).await;
-        self.apply(namespace, "OperatorVersion", "operatorversions", serde_json::to_value(&version).unwrap()).await;
+        let mut last = None;
+        for package in packages {
+            let (operator, version) = package.resources(namespace);
+            self.apply(namespace, "Operator", "operators", serde_json::to_value(&operator).unwrap()).await;
+            self.apply(namespace, "OperatorVersion", "operatorversions", serde_json::to_value(&version).unwrap()).await;
+            last = Some((package, version));
+        }
+        let Some((package, version)) = last else { return };
         if let Some((name, params)) = instance {
             let params: BTreeMap<&str, &str> = params.iter().copied().collect();
             let object = json!({
@@ -142,7 +158,12 @@ impl Cluster {
     ) -> PlanStatus {
         let deadline = Instant::now() + limit;
         loop {
-            let instance = self.instance(namespace, name).await;
+            let Some(object) = self.instances(namespace).get_opt(name).await.unwrap() else {
+                assert!(Instant::now() < deadline, "instance {namespace}/{name} never appeared");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            };
+            let instance: Instance = serde_json::from_value(serde_json::to_value(object).unwrap()).unwrap();
             let found = instance.status.as_ref().and_then(|s| s.plan_status.get(plan)).cloned();
             if let Some(found) = &found
                 && found.status == status

@@ -234,7 +234,12 @@ impl Reconcile<'_> {
             deleting: self.live.deleting,
             cleanup_ran,
         };
-        match select::select(&request) {
+        let verdict = match maestro_operator::render::check_parameters(request.parameters, &current.parameters) {
+            // KUDO's webhook refused such a spec; a plan started on it could only fail.
+            Err(invalid) if !self.live.deleting => Selection::Refused(invalid),
+            _ => select::select(&request),
+        };
+        match verdict {
             Selection::Nothing => {
                 if accept(&mut status.conditions, Ok(())) {
                     tracing::info!("the change refused earlier is accepted now");

@@ -30,6 +30,7 @@ async fn main() -> anyhow::Result<()> {
         Command::SimCluster(args) => maestro::cli::sim::run(args, stop_signal()).await,
         Command::Plugin(cmd) => maestro::cli::plugin::run(cmd).await,
         Command::Package(cmd) => maestro::cli::package::run(cmd).await,
+        Command::Operator(cmd) => maestro::cli::operator::run(cmd).await,
     }
 }
 
@@ -90,8 +91,19 @@ async fn dev(args: maestro::cli::DevArgs) -> anyhow::Result<()> {
 }
 
 async fn agent(args: maestro::cli::agent::AgentArgs) -> anyhow::Result<()> {
-    let agent = maestro_agent::Agent::start(args.agent_config().await?).await?;
+    let config = args.agent_config().await?;
+    let engine = match args.operators {
+        true => {
+            let client = kube::Client::try_from(config.kube.clone()).context("a client for the cluster")?;
+            Some(maestro::cli::operator::run::EngineTask::start(client, &args.consumer))
+        }
+        false => None,
+    };
+    let agent = maestro_agent::Agent::start(config).await?;
     stop_signal().await;
+    if let Some(engine) = engine {
+        engine.shutdown().await;
+    }
     agent.shutdown().await;
     Ok(())
 }

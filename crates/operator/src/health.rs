@@ -63,9 +63,21 @@ fn instance(object: &Value) -> Health {
     if Snapshot::from_annotations(&child.metadata.annotations).as_ref() != Some(&Snapshot::of(&child.spec)) {
         return Health::Waiting(format!("instance {} has not started its plan yet", name(object)));
     }
-    match child.spec.plan_execution.plan_name.as_str() {
-        "" => Health::Healthy,
-        plan => Health::Waiting(format!("instance {} runs plan {plan}", name(object))),
+    let plan = child.spec.plan_execution.plan_name.as_str();
+    if !plan.is_empty() {
+        return Health::Waiting(format!("instance {} runs plan {plan}", name(object)));
+    }
+    // Past KUDO: a child whose last plan failed fails its parent's task, rather than counting
+    // as done because nothing is scheduled (KUDO's reading, SPEC.md §2.7).
+    let plans = child.status.map(|s| s.plan_status).unwrap_or_default();
+    let last = plans.values().max_by(|a, b| a.last_updated_timestamp.cmp(&b.last_updated_timestamp));
+    match last.filter(|p| p.status == crate::pass::FATAL_ERROR) {
+        Some(failed) => {
+            let step = failed.phases.iter().flat_map(|p| &p.steps).find(|s| s.status == crate::pass::FATAL_ERROR);
+            let why = step.map(|s| format!(": {}", s.message)).unwrap_or_default();
+            Health::Failed(format!("instance {}: plan {} failed{why}", name(object), failed.name))
+        }
+        None => Health::Healthy,
     }
 }
 
@@ -272,6 +284,10 @@ mod tests {
         assert_eq!(health(&child("", Some(acted))), Health::Healthy);
         let fresh = health(&child("", None));
         assert!(matches!(fresh, Health::Waiting(m) if m.contains("not started")), "a child nobody acted on yet");
+        let mut failed = child("", Some(acted));
+        failed["status"] = json!({"planStatus": {"deploy": {"name": "deploy", "status": "FATAL_ERROR", "phases": [
+            {"name": "p", "status": "FATAL_ERROR", "steps": [{"name": "s", "status": "FATAL_ERROR", "message": "boom"}]}]}}});
+        assert_eq!(health(&failed), Health::Failed("instance c: plan deploy failed: boom".into()));
         let changed = health(&child("", Some(r#"{"operatorVersion":"zk-0.1.0","parameters":{"N":"1"}}"#)));
         assert!(matches!(changed, Health::Waiting(_)), "a child whose spec changed since the engine acted");
         let custom = json!({"apiVersion": "cert-manager.io/v1", "kind": "Certificate", "metadata": {"name": "c"}});

@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use maestro_agent::{Agent, AgentConfig, RunningAgent};
+
+use super::operator::run::EngineTask;
 use maestro_sim::{RunningSim, SimCluster, SimOptions};
 use maestro_wire::mqtt::MqttConfig;
 
@@ -38,6 +40,10 @@ pub struct AgentArgs {
     /// can run on one host; the endpoints are unauthenticated.
     #[arg(long, env = "MAESTRO_METRICS_LISTEN", value_name = "ADDR")]
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// Also run the universal operator for this cluster: Instances of KUDO packages (arriving
+    /// as any manifest does) run their plans here, and their status flows back as feedback.
+    #[arg(long, env = "MAESTRO_OPERATORS")]
+    pub operators: bool,
 }
 
 impl AgentArgs {
@@ -95,6 +101,8 @@ pub fn write_broker_users(
 /// The simulated clusters of `maestro dev`, each with its consumer and agent.
 pub struct DevClusters {
     pub clusters: Vec<(RunningSim, RunningAgent)>,
+    /// Each cluster's operator engine.
+    engines: Vec<EngineTask>,
 }
 
 impl DevClusters {
@@ -110,6 +118,7 @@ impl DevClusters {
         let options = SimOptions { name: "cluster".into(), ..Default::default() };
         let sims = SimCluster::start_many(count, options).await.context("starting simulated clusters")?;
         let mut clusters = Vec::new();
+        let mut engines = Vec::new();
         for (i, sim) in sims.into_iter().enumerate() {
             let consumer = format!("cluster{}", i + 1);
             if store.get_consumer(&consumer).await.is_err() {
@@ -123,9 +132,10 @@ impl DevClusters {
             };
             let config = AgentConfig::new(&consumer, mqtt, sim.config()?, data_dir.join("dev-agents"));
             let agent = Agent::start(config).await.with_context(|| format!("starting the agent of {consumer}"))?;
+            engines.push(EngineTask::start(sim.client()?, &consumer));
             clusters.push((sim, agent));
         }
-        Ok(DevClusters { clusters })
+        Ok(DevClusters { clusters, engines })
     }
 
     /// Lines for the banner: each cluster's API server and kubeconfig hint.
@@ -133,12 +143,19 @@ impl DevClusters {
         self.clusters
             .iter()
             .map(|(sim, agent)| {
-                format!("  {:<9} {}  (simulated Kubernetes API; agent running)\n", agent.consumer(), sim.url())
+                format!(
+                    "  {:<9} {}  (simulated Kubernetes API; agent and operator engine running)\n",
+                    agent.consumer(),
+                    sim.url()
+                )
             })
             .collect()
     }
 
     pub async fn shutdown(self) {
+        for engine in self.engines {
+            engine.shutdown().await;
+        }
         for (sim, agent) in self.clusters {
             agent.shutdown().await;
             let _ = sim.shutdown().await;

@@ -3,6 +3,7 @@
 
 pub mod agent;
 pub mod client;
+pub mod operator;
 pub mod output;
 pub mod package;
 pub mod package_source;
@@ -98,6 +99,10 @@ pub enum Command {
     /// KUDO operator packages: scaffold, verify, render, archive, index (see docs/operators.md).
     #[command(subcommand)]
     Package(package::PackageCmd),
+    /// The universal operator: run KUDO packages' plans on a cluster, with `kubectl kudo`'s
+    /// verbs (see docs/operators.md).
+    #[command(subcommand)]
+    Operator(operator::OperatorCmd),
 }
 
 impl Cli {

@@ -87,12 +87,8 @@ pub struct RenderArgs {
     pub package: String,
     #[command(flatten)]
     pub source: SourceArgs,
-    /// A parameter value, `NAME=VALUE` (repeatable).
-    #[arg(short = 'p', long = "parameter", value_name = "NAME=VALUE")]
-    pub parameters: Vec<String>,
-    /// A YAML file of parameter values (repeatable; `-p` wins).
-    #[arg(short = 'P', long = "parameter-file", value_name = "FILE")]
-    pub parameter_files: Vec<PathBuf>,
+    #[command(flatten)]
+    pub values: ParameterArgs,
     /// The instance's name [default: `<operator>-instance`, as KUDO's CLI].
     #[arg(long)]
     pub instance: Option<String>,
@@ -251,32 +247,45 @@ fn one_line(text: &str) -> String {
     if line.len() < text.trim_end().len() { format!("{line}…") } else { line.to_string() }
 }
 
-/// Parameter values: files first, then `-p` flags, each naming what is wrong.
-fn parameter_values(args: &RenderArgs) -> anyhow::Result<BTreeMap<String, String>> {
-    let mut values = BTreeMap::new();
-    for file in &args.parameter_files {
-        let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-        let map: BTreeMap<String, serde_yaml::Value> = serde_yaml::from_str(&text)
-            .with_context(|| format!("{}: a YAML map of parameter values", file.display()))?;
-        for (name, value) in map {
-            let text = match value {
-                serde_yaml::Value::Sequence(_) | serde_yaml::Value::Mapping(_) => serde_yaml::to_string(&value)?,
-                other => maestro_gotmpl::kudo::scalar_text(&other),
-            };
-            values.insert(name, text);
+/// Parameter values as `kubectl kudo` takes them: `-P` files, then `-p` flags.
+#[derive(Debug, Default, Clone, clap::Args)]
+pub struct ParameterArgs {
+    /// A parameter value, `NAME=VALUE` (repeatable).
+    #[arg(short = 'p', long = "parameter", value_name = "NAME=VALUE")]
+    pub parameters: Vec<String>,
+    /// A YAML file of parameter values (repeatable; `-p` wins).
+    #[arg(short = 'P', long = "parameter-file", value_name = "FILE")]
+    pub parameter_files: Vec<PathBuf>,
+}
+
+impl ParameterArgs {
+    /// The values: files first, then `-p` flags, each naming what is wrong.
+    pub fn values(&self) -> anyhow::Result<BTreeMap<String, String>> {
+        let mut values = BTreeMap::new();
+        for file in &self.parameter_files {
+            let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+            let map: BTreeMap<String, serde_yaml::Value> = serde_yaml::from_str(&text)
+                .with_context(|| format!("{}: a YAML map of parameter values", file.display()))?;
+            for (name, value) in map {
+                let text = match value {
+                    serde_yaml::Value::Sequence(_) | serde_yaml::Value::Mapping(_) => serde_yaml::to_string(&value)?,
+                    other => maestro_gotmpl::kudo::scalar_text(&other),
+                };
+                values.insert(name, text);
+            }
         }
+        for flag in &self.parameters {
+            let Some((name, value)) = flag.split_once('=') else {
+                bail!("-p {flag:?}: a parameter is NAME=VALUE");
+            };
+            values.insert(name.to_string(), value.to_string());
+        }
+        Ok(values)
     }
-    for flag in &args.parameters {
-        let Some((name, value)) = flag.split_once('=') else {
-            bail!("-p {flag:?}: a parameter is NAME=VALUE");
-        };
-        values.insert(name.to_string(), value.to_string());
-    }
-    Ok(values)
 }
 
 fn render(args: &RenderArgs, package: &Package) -> anyhow::Result<()> {
-    let values = parameter_values(args)?;
+    let values = args.values.values()?;
     let only = step_templates(package, args)?;
     let meta = Meta {
         instance: args.instance.clone().unwrap_or_else(|| format!("{}-instance", package.operator.name)),

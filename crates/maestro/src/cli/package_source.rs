@@ -1,7 +1,8 @@
 //! Where `maestro package verify|list|render` find a package, in KUDO's resolution order: a
 //! local folder or `.tgz`; an `http(s)://` URL of a `.tgz`; or a name looked up in a
 //! repository's `index.yaml` (`--repo URL`: newest version unless `--operator-version` /
-//! `--app-version` say otherwise), whose digest the download must match.
+//! `--app-version` say otherwise), whose digest the download must match. A repository may also
+//! be a local folder holding `index.yaml` and the archives.
 //!
 //! Downloads are bounded in time and size, as any outside input.
 
@@ -13,10 +14,10 @@ use maestro_package::index::{Entry, IndexFile, digest};
 use maestro_package::{Limits, Package, read_path, read_tgz};
 
 /// How to find a package that is not a local path.
-#[derive(Debug, Default, clap::Args)]
+#[derive(Debug, Default, Clone, clap::Args)]
 pub struct SourceArgs {
     /// A repository (a folder URL holding index.yaml, e.g. a hub's
-    /// .../api/maestro/v1/operator-repository) to look the package name up in.
+    /// .../api/maestro/v1/operator-repository, or a local folder) to look the package name up in.
     #[arg(long, value_name = "URL")]
     pub repo: Option<String>,
     /// With --repo: this operator version rather than the newest.
@@ -44,7 +45,7 @@ pub async fn resolve(package: &str, source: &SourceArgs) -> anyhow::Result<Packa
     let entry = lookup(repo, package, source).await?;
     let url = entry.urls.first().with_context(|| format!("{package}: the index lists no URL"))?;
     let url = absolute(repo, url);
-    let bytes = download(&url, limits.max_archive_bytes).await?;
+    let bytes = fetch(&url, limits.max_archive_bytes).await?;
     if digest(&bytes) != entry.digest {
         bail!("{url}: the download's SHA-256 is {}, the index says {}", digest(&bytes), entry.digest);
     }
@@ -54,7 +55,7 @@ pub async fn resolve(package: &str, source: &SourceArgs) -> anyhow::Result<Packa
 /// The index's entry for `name` and the versions asked for (newest first otherwise).
 async fn lookup(repo: &str, name: &str, source: &SourceArgs) -> anyhow::Result<Entry> {
     let index_url = format!("{}/index.yaml", repo.trim_end_matches('/'));
-    let text = String::from_utf8(download(&index_url, 16 << 20).await?).context("index.yaml is not UTF-8")?;
+    let text = String::from_utf8(fetch(&index_url, 16 << 20).await?).context("index.yaml is not UTF-8")?;
     let index: IndexFile =
         serde_yaml::from_str(&text).with_context(|| format!("{index_url}: not a repository index"))?;
     let versions = index.entries.get(name).with_context(|| format!("{name}: not in {index_url}"))?;
@@ -72,6 +73,18 @@ fn absolute(repo: &str, url: &str) -> String {
     } else {
         format!("{}/{}", repo.trim_end_matches('/'), url.trim_start_matches('/'))
     }
+}
+
+/// A file of a repository: downloaded, or read when the repository is a local folder.
+async fn fetch(location: &str, limit: u64) -> anyhow::Result<Vec<u8>> {
+    if location.contains("://") {
+        return download(location, limit).await;
+    }
+    let size = std::fs::metadata(location).with_context(|| format!("reading {location}"))?.len();
+    if size > limit {
+        bail!("{location}: more than {limit} bytes");
+    }
+    std::fs::read(location).with_context(|| format!("reading {location}"))
 }
 
 async fn download(url: &str, limit: u64) -> anyhow::Result<Vec<u8>> {

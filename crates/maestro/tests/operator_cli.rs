@@ -1,0 +1,100 @@
+//! `maestro operator` as a `kubectl kudo` user runs it, with the real binary against a
+//! simulated cluster whose operator engine runs beside it (as `maestro dev` runs it).
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use maestro::cli::operator::run::EngineTask;
+use maestro_sim::{SimCluster, SimOptions};
+
+fn package(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/conformance/kudo/repository")
+        .join(name)
+        .join("operator")
+}
+
+struct Session {
+    kubeconfig: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Session {
+    async fn maestro(&self, args: &[&str]) -> Output {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_maestro"))
+            .arg("operator")
+            .args(args)
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .env("RUST_BACKTRACE", "0")
+            .output()
+            .await
+            .expect("maestro runs")
+    }
+
+    async fn ok(&self, args: &[&str]) -> String {
+        let output = self.maestro(args).await;
+        assert!(output.status.success(), "maestro operator {args:?} failed:\n{}", text(&output));
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    async fn fails(&self, args: &[&str]) -> String {
+        let output = self.maestro(args).await;
+        assert!(!output.status.success(), "maestro operator {args:?} should fail:\n{}", text(&output));
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    }
+}
+
+fn text(output: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn install_update_trigger_status_and_uninstall_as_kubectl_kudo_does() {
+    let options = SimOptions { ready_delay: std::time::Duration::from_millis(100), ..SimOptions::default() };
+    let sim = SimCluster::start(options).await.unwrap();
+    let engine = EngineTask::start(sim.client().unwrap(), "test");
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(&kubeconfig, sim.kubeconfig()).unwrap();
+    let s = Session { kubeconfig, _dir: dir };
+    let mysql = package("mysql");
+    let mysql = mysql.to_str().unwrap();
+
+    let installed = s.ok(&["install", mysql, "--instance", "db", "-n", "shop", "--create-namespace", "--wait"]).await;
+    assert!(installed.contains("instance shop/db created"), "{installed}");
+    assert!(installed.contains("plan deploy of db is COMPLETE"), "{installed}");
+
+    let tree = s.ok(&["plan", "status", "--instance", "db", "-n", "shop"]).await;
+    assert!(tree.contains("└── db (Operator-Version: \"mysql-5.7-0.3.0\")"), "{tree}");
+    assert!(tree.contains("Plan deploy (serial strategy) [COMPLETE]"), "{tree}");
+    assert!(tree.contains("Plan backup (serial strategy) [NOT ACTIVE]"), "{tree}");
+
+    let updated = s.ok(&["update", "--instance", "db", "-n", "shop", "-p", "BACKUP_FILE=monday.sql", "--wait"]).await;
+    assert!(updated.contains("plan backup of db is COMPLETE"), "{updated}");
+    let triggered = s.ok(&["plan", "trigger", "--name", "restore", "--instance", "db", "-n", "shop", "--wait"]).await;
+    assert!(triggered.contains("plan restore of db is COMPLETE"), "{triggered}");
+    let history = s.ok(&["plan", "history", "--instance", "db", "-n", "shop"]).await;
+    for plan in ["deploy", "backup", "restore"] {
+        assert!(history.contains(plan), "{history}");
+    }
+    let json = s.ok(&["plan", "status", "--instance", "db", "-n", "shop", "-o", "json"]).await;
+    let plans: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(plans["restore"]["status"], "COMPLETE");
+    assert!(s.ok(&["get", "instances", "-n", "shop"]).await.contains("db "));
+
+    // Bad input is refused before anything is written, naming what is wrong.
+    let unknown = s.fails(&["update", "--instance", "db", "-n", "shop", "-p", "NOPE=1"]).await;
+    assert!(unknown.contains("parameter \"NOPE\" is not declared"), "{unknown}");
+    let again = s.fails(&["install", mysql, "--instance", "db", "-n", "shop"]).await;
+    assert!(again.contains("instance \"db\" already exists"), "{again}");
+    let missing = s.fails(&["plan", "status", "--instance", "nobody", "-n", "shop"]).await;
+    assert!(missing.contains("instance \"nobody\" does not exist in namespace \"shop\""), "{missing}");
+    let nowhere = s.fails(&["install", mysql, "-n", "elsewhere"]).await;
+    assert!(nowhere.contains("namespace \"elsewhere\" does not exist"), "{nowhere}");
+
+    let gone = s.ok(&["uninstall", "--instance", "db", "-n", "shop", "--wait"]).await;
+    assert!(gone.contains("instance shop/db is gone"), "{gone}");
+    engine.shutdown().await;
+    sim.shutdown().await.unwrap();
+}
