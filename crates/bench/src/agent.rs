@@ -153,8 +153,9 @@ fn spawn_agent(broker: &str, kubeconfig: &Path, dir: &Path) -> anyhow::Result<Ch
 }
 
 /// Resident memory of a process, from /proc (Linux).
-fn rss_mib(pid: u32) -> anyhow::Result<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).context("reading the agent's /proc status")?;
+pub(crate) fn rss_mib(pid: u32) -> anyhow::Result<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .with_context(|| format!("reading /proc/{pid}/status"))?;
     let kib: f64 = status
         .lines()
         .find_map(|line| line.strip_prefix("VmRSS:"))
@@ -251,7 +252,7 @@ async fn throughput_phase(
     }
 }
 
-fn percentile(values: &[f64], p: f64) -> f64 {
+pub(crate) fn percentile(values: &[f64], p: f64) -> f64 {
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
     let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;

@@ -12,6 +12,7 @@
 pub mod agent;
 mod creates;
 mod lists;
+pub mod operator;
 mod payloads;
 pub mod plugins;
 mod raw;
@@ -133,6 +134,9 @@ pub enum BenchTarget {
     Agent(crate::agent::AgentBenchArgs),
     /// KUDO templates: every golden template parsed and rendered N times, beside Go's.
     Templates(crate::templates::TemplateBenchArgs),
+    /// The universal operator: step-to-step latency, a zookeeper deploy, a fleet of Instances
+    /// and the engine's memory, on a simulated cluster.
+    Operator(crate::operator::OperatorBenchArgs),
 }
 
 impl BenchArgs {
@@ -200,6 +204,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         Some(BenchTarget::Transport(transport)) => return interruptible(crate::transport::run(transport)).await,
         Some(BenchTarget::Agent(agent)) => return crate::agent::run(agent).await,
         Some(BenchTarget::Templates(templates)) => return crate::templates::run(templates),
+        Some(BenchTarget::Operator(operator)) => return interruptible(crate::operator::run(operator)).await,
         None => {}
     }
     args.check()?;

@@ -4,12 +4,16 @@
 //! through their owner references, OperatorVersions through the Instances that name them. A
 //! running plan is also looked at again after a while, so nothing depends on one event.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use futures::StreamExt;
 use kube::ResourceExt;
 use kube::api::{Api, DynamicObject};
+use kube::discovery::ApiResource;
+use kube::runtime::WatchStreamExt;
 use kube::runtime::controller::Controller;
+use kube::runtime::reflector::store::Writer;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use serde_json::Value;
@@ -49,35 +53,63 @@ fn users(store: &Store<DynamicObject>, version: &DynamicObject) -> Vec<ObjectRef
         .collect()
 }
 
+/// What the watches keep, for reconciles to read without asking the API server: the
+/// OperatorVersions (parsed once per resourceVersion) and the workloads readiness is judged on.
+#[derive(Clone)]
+pub struct Caches {
+    pub operator_versions: Store<DynamicObject>,
+    pub stateful_sets: Store<DynamicObject>,
+    pub deployments: Store<DynamicObject>,
+}
+
+/// A watch that keeps a store, as a trigger stream for the controller.
+fn reflected(
+    api: Api<DynamicObject>,
+    resource: &ApiResource,
+    config: watcher::Config,
+) -> (Store<DynamicObject>, impl futures::Stream<Item = Result<DynamicObject, watcher::Error>> + Send + 'static) {
+    let writer = Writer::new(resource.clone());
+    let reader = writer.as_reader();
+    let stream = watcher::watcher(api, config).default_backoff().reflect(writer).touched_objects();
+    (reader, stream)
+}
+
 /// Runs the controller until `shutdown` resolves. `namespace` limits it to one namespace.
 pub async fn run(
-    context: Arc<Context>,
-    namespace: Option<String>,
+    cluster: crate::cluster::Cluster,
+    options: &crate::Options,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) -> Result<(), CallError> {
-    let client = context.cluster.client.clone();
-    let api = |resource: &kube::discovery::ApiResource| -> Api<DynamicObject> {
+    let client = cluster.client.clone();
+    let namespace = options.namespace.clone();
+    let api = |resource: &ApiResource| -> Api<DynamicObject> {
         match &namespace {
             Some(namespace) => Api::namespaced_with(client.clone(), namespace, resource),
             None => Api::all_with(client.clone(), resource),
         }
     };
     let config = watcher::Config::default();
+    let owned = config.clone().labels("heritage=kudo");
     let mut controller = Controller::new_with(api(&instance_resource()), config.clone(), instance_resource());
-    let store = controller.store();
-    controller = controller.watches_with(
-        api(&operator_version_resource()),
+    let instances = controller.store();
+    let (operator_versions, versions) =
+        reflected(api(&operator_version_resource()), &operator_version_resource(), config.clone());
+    controller = controller.watches_stream_with(
+        versions,
+        move |version| users(&instances, &version),
         operator_version_resource(),
-        config.clone(),
-        move |version| users(&store, &version),
     );
+    let mut stores = HashMap::new();
     for (api_version, kind) in WATCHED {
-        let found = context.cluster.kind(api_version, kind).await?;
-        let owned_config = config.clone().labels("heritage=kudo");
-        let owned_config = if kind == "Instance" { config.clone() } else { owned_config };
-        controller = controller
-            .watches_with(api(&found.resource), found.resource.clone(), owned_config, |object| owners(&object));
+        let found = cluster.kind(api_version, kind).await?;
+        let watch_config = if kind == "Instance" { config.clone() } else { owned.clone() };
+        let (store, stream) = reflected(api(&found.resource), &found.resource, watch_config);
+        stores.insert(kind, store);
+        controller = controller.watches_stream_with(stream, |object| owners(&object), found.resource.clone());
     }
+    let take = |kind: &str| stores.get(kind).cloned().ok_or_else(|| CallError::UnknownKind(kind.to_string()));
+    let caches = Caches { operator_versions, stateful_sets: take("StatefulSet")?, deployments: take("Deployment")? };
+    let context = Arc::new(Context::new(cluster, options.poll, options.resync, caches));
     controller
         .graceful_shutdown_on(shutdown)
         .run(reconcile::reconcile, reconcile::error_policy, context)

@@ -18,7 +18,6 @@ pub mod instance;
 pub mod reconcile;
 pub mod tasks;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 pub use cluster::CallError;
@@ -51,11 +50,6 @@ pub async fn run(
     if options.install_crds {
         crds::install(&client).await?;
     }
-    let context = Arc::new(reconcile::Context {
-        cluster: cluster::Cluster::new(client),
-        poll: options.poll,
-        resync: options.resync,
-    });
     tracing::info!(namespace = ?options.namespace, "operator engine started");
-    controller::run(context, options.namespace, shutdown).await
+    controller::run(cluster::Cluster::new(client), &options, shutdown).await
 }

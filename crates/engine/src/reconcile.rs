@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kube::ResourceExt;
-use kube::api::{DynamicObject, ListParams};
+use kube::api::DynamicObject;
 use kube::runtime::controller::Action;
 use maestro_operator::health::{Health, health};
 use maestro_operator::pass::{self, COMPLETE, FATAL_ERROR, NEVER_RUN, PENDING};
@@ -29,8 +29,14 @@ use serde_json::{Value, json};
 use tracing::Instrument;
 
 use crate::cluster::{CallError, Cluster};
+use crate::controller::Caches;
+use crate::instance::operator_version_resource;
 use crate::instance::{self, CLEANUP_FINALIZER, Live};
-use crate::tasks::{Runner, instance_selector};
+use crate::tasks::Runner;
+use kube::runtime::reflector::ObjectRef;
+use maestro_operator::enhance::INSTANCE_LABEL;
+use std::collections::HashMap;
+use std::sync::Mutex;
 
 /// What every reconcile shares.
 pub struct Context {
@@ -40,6 +46,72 @@ pub struct Context {
     pub poll: Duration,
     /// The longest a running plan goes without a pass, watch events or not.
     pub resync: Duration,
+    caches: Caches,
+    /// OperatorVersions parsed, by namespace and name, with the resourceVersion parsed.
+    parsed: Mutex<HashMap<Key, (String, Arc<OperatorVersion>)>>,
+    /// The resourceVersion of the engine's last write of each Instance: a cached Instance older
+    /// than that is read again, so no decision is made twice on a stale copy.
+    written: Mutex<HashMap<Key, u64>>,
+}
+
+/// An object's namespace and name.
+type Key = (String, String);
+
+type Parsed = Result<Arc<OperatorVersion>, String>;
+
+impl Context {
+    pub fn new(cluster: Cluster, poll: Duration, resync: Duration, caches: Caches) -> Context {
+        Context { cluster, poll, resync, caches, parsed: Mutex::default(), written: Mutex::default() }
+    }
+
+    fn wrote(&self, object: &DynamicObject) {
+        let key = (object.namespace().unwrap_or_default(), object.name_any());
+        if let (Some(version), Ok(mut written)) = (resource_version(object), self.written.lock()) {
+            written.insert(key, version);
+        }
+    }
+
+    /// The Instance: the cached copy unless the engine has written a newer one since.
+    async fn instance(&self, cached: &DynamicObject) -> Result<Option<DynamicObject>, CallError> {
+        let key = (cached.namespace().unwrap_or_default(), cached.name_any());
+        let last = self.written.lock().ok().and_then(|w| w.get(&key).copied());
+        match (last, resource_version(cached)) {
+            (Some(last), Some(seen)) if seen < last => instance::get(&self.cluster.client, &key.0, &key.1).await,
+            _ => Ok(Some(cached.clone())),
+        }
+    }
+
+    /// The OperatorVersion, from the watch's store (read from the API server when the store
+    /// does not have it yet), parsed once per resourceVersion.
+    async fn operator_version(&self, namespace: &str, name: &str) -> Result<Option<Parsed>, CallError> {
+        let reference = ObjectRef::new_with(name, operator_version_resource()).within(namespace);
+        let Some(object) = self.caches.operator_versions.get(&reference) else {
+            let read = instance::operator_version(&self.cluster.client, namespace, name).await?;
+            return Ok(read.map(|parsed| parsed.map(Arc::new)));
+        };
+        let key = (namespace.to_string(), name.to_string());
+        let version = object.resource_version().unwrap_or_default();
+        if let Some((seen, parsed)) = self.parsed.lock().ok().and_then(|p| p.get(&key).cloned())
+            && seen == version
+        {
+            return Ok(Some(Ok(parsed)));
+        }
+        let parsed = serde_json::to_value(object.as_ref())
+            .map_err(|e| e.to_string())
+            .and_then(|v| {
+                serde_json::from_value::<OperatorVersion>(v)
+                    .map_err(|e| format!("OperatorVersion {name:?} is malformed: {e}"))
+            })
+            .map(Arc::new);
+        if let (Ok(parsed), Ok(mut cache)) = (&parsed, self.parsed.lock()) {
+            cache.insert(key, (version, parsed.clone()));
+        }
+        Ok(Some(parsed))
+    }
+}
+
+fn resource_version(object: &DynamicObject) -> Option<u64> {
+    object.metadata.resource_version.as_deref()?.parse().ok()
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -54,7 +126,7 @@ pub async fn reconcile(object: Arc<DynamicObject>, context: Arc<Context>) -> Res
     let name = object.name_any();
     let span =
         tracing::info_span!("reconcile", instance = %format!("{namespace}/{name}"), plan = tracing::field::Empty);
-    reconcile_named(&context, &namespace, &name).instrument(span).await
+    reconcile_cached(&context, &object).instrument(span).await
 }
 
 /// What happens after a failed reconcile: look again soon.
@@ -63,9 +135,11 @@ pub fn error_policy(_: Arc<DynamicObject>, error: &ReconcileError, context: Arc<
     Action::requeue(context.poll)
 }
 
-async fn reconcile_named(context: &Context, namespace: &str, name: &str) -> Result<Action, ReconcileError> {
+async fn reconcile_cached(context: &Context, cached: &DynamicObject) -> Result<Action, ReconcileError> {
     let client = &context.cluster.client;
-    let Some(object) = instance::get(client, namespace, name).await? else { return Ok(Action::await_change()) };
+    let namespace = cached.namespace().unwrap_or_default();
+    let namespace = namespace.as_str();
+    let Some(object) = context.instance(cached).await? else { return Ok(Action::await_change()) };
     let live = match Live::read(&object) {
         Ok(live) => live,
         Err(malformed) => {
@@ -75,7 +149,7 @@ async fn reconcile_named(context: &Context, namespace: &str, name: &str) -> Resu
     };
     let reference = &live.instance.spec.operator_version;
     let version_namespace = if reference.namespace.is_empty() { namespace } else { &reference.namespace };
-    let operator_version = match instance::operator_version(client, version_namespace, &reference.name).await? {
+    let operator_version = match context.operator_version(version_namespace, &reference.name).await? {
         Some(Ok(found)) => found,
         missing => {
             let why = match missing {
@@ -85,7 +159,8 @@ async fn reconcile_named(context: &Context, namespace: &str, name: &str) -> Resu
             let mut status = live.instance.status.clone().unwrap_or_default();
             if accept(&mut status.conditions, Err(("InvalidOperatorVersion", &why))) {
                 instance::event(client, &live, true, "InvalidOperatorVersion", &why).await;
-                instance::patch_status(client, &live, json!({"conditions": status.conditions})).await?;
+                let written = instance::patch_status(client, &live, json!({"conditions": status.conditions})).await?;
+                context.wrote(&written);
             }
             // The OperatorVersion watch wakes the Instance when the version appears.
             return Ok(Action::requeue(context.resync));
@@ -97,7 +172,7 @@ async fn reconcile_named(context: &Context, namespace: &str, name: &str) -> Resu
 struct Reconcile<'a> {
     context: &'a Context,
     live: Live,
-    operator_version: OperatorVersion,
+    operator_version: Arc<OperatorVersion>,
 }
 
 fn now() -> String {
@@ -162,11 +237,12 @@ impl Reconcile<'_> {
         let (action, finished) = self.execute(&mut status).await;
         let idle = finished.is_none() && self.active(&status).is_none();
         if idle || status.plan_status != original.plan_status {
-            self.readiness(&mut status).await?;
+            self.readiness(&mut status);
         }
         if status != original {
-            instance::patch_status(self.client(), &self.live, serde_json::to_value(&status).unwrap_or(Value::Null))
-                .await?;
+            let status = serde_json::to_value(&status).unwrap_or(Value::Null);
+            let written = instance::patch_status(self.client(), &self.live, status).await?;
+            self.context.wrote(&written);
         }
         if let Some((plan, state)) = finished {
             self.finish(&plan, &state).await?;
@@ -201,6 +277,7 @@ impl Reconcile<'_> {
         }
         match instance::patch_main(self.client(), &self.live, json!({"metadata": {"finalizers": finalizers}})).await {
             Ok(object) => {
+                self.context.wrote(&object);
                 if remove && self.live.deleting {
                     tracing::info!("cleanup finished; finalizer removed");
                     return Ok(Some(Action::await_change()));
@@ -277,7 +354,10 @@ impl Reconcile<'_> {
             "spec": {"planExecution": {"planName": plan, "uid": uid, "status": PENDING}},
         });
         let object = match instance::patch_main(self.client(), &self.live, patch).await {
-            Ok(object) => object,
+            Ok(object) => {
+                self.context.wrote(&object);
+                object
+            }
             Err(err) if err.is_conflict() => return Ok(Some(Action::requeue(Duration::from_millis(50)))),
             Err(err) => return Err(err.into()),
         };
@@ -349,7 +429,7 @@ impl Reconcile<'_> {
     async fn finish(&mut self, plan: &str, state: &str) -> Result<(), ReconcileError> {
         let patch = json!({"spec": {"planExecution": {"planName": "", "uid": "", "status": ""}}});
         match instance::patch_main(self.client(), &self.live, patch).await {
-            Ok(_) => {}
+            Ok(object) => self.context.wrote(&object),
             Err(err) if err.is_conflict() => return Ok(()),
             Err(err) => return Err(err.into()),
         }
@@ -363,25 +443,26 @@ impl Reconcile<'_> {
 
     /// The `Ready` condition (KEP-34): while no plan runs, whether the Instance's Deployments
     /// and StatefulSets are healthy; a plan that ended fatally says so.
-    async fn readiness(&self, status: &mut InstanceStatus) -> Result<(), ReconcileError> {
+    fn readiness(&self, status: &mut InstanceStatus) {
         if self.active(status).is_some() {
-            return Ok(());
+            return;
         }
         let latest = status.plan_status.values().max_by(|a, b| a.last_updated_timestamp.cmp(&b.last_updated_timestamp));
         if let Some(plan) = latest.filter(|p| p.status == FATAL_ERROR) {
             let message = format!("plan {} failed", plan.name);
             set_condition(&mut status.conditions, "Ready", "False", "PlanInFatalError", &message);
-            return Ok(());
+            return;
         }
+        let caches = &self.context.caches;
+        let mine = |object: &Arc<DynamicObject>| {
+            object.namespace().as_deref() == Some(self.live.namespace())
+                && object.labels().get(INSTANCE_LABEL).map(String::as_str) == Some(self.live.name())
+        };
         let mut waiting = Vec::new();
-        for (api_version, kind) in [("apps/v1", "Deployment"), ("apps/v1", "StatefulSet")] {
-            let kind = self.context.cluster.kind(api_version, kind).await?;
-            let api = kind.api(self.client(), self.live.namespace());
-            let params = ListParams::default().labels(&instance_selector(self.live.name()));
-            let list = crate::cluster::bounded(api.list(&params)).await?;
-            for item in list.items {
+        for store in [&caches.deployments, &caches.stateful_sets] {
+            for object in store.state().iter().filter(|o| mine(o)) {
                 if let Health::Waiting(why) | Health::Error(why) | Health::Failed(why) =
-                    health(&serde_json::to_value(&item).unwrap_or(Value::Null))
+                    health(&serde_json::to_value(object.as_ref()).unwrap_or(Value::Null))
                 {
                     waiting.push(why);
                 }
@@ -392,6 +473,5 @@ impl Reconcile<'_> {
         } else {
             set_condition(&mut status.conditions, "Ready", "False", "ResourceNotReady", &waiting.join("; "));
         }
-        Ok(())
     }
 }

@@ -65,8 +65,30 @@ pub fn check_parameters(parameters: &[Parameter], values: &BTreeMap<String, Stri
         {
             return Err(format!("parameter {:?}: {value:?} is not one of {}", parameter.name, allowed.join(", ")));
         }
+        if let Some(value) = value {
+            check_type(parameter, value)?;
+        }
     }
     Ok(())
+}
+
+/// A value fits its parameter's declared type (KUDO's `ValidateParameterValueForType`).
+fn check_type(parameter: &Parameter, value: &str) -> Result<(), String> {
+    let fits = match parameter.value_type.as_str() {
+        "integer" => value.trim().parse::<i64>().is_ok(),
+        "number" => value.trim().parse::<f64>().is_ok(),
+        "boolean" => matches!(
+            value.trim(),
+            "true" | "false" | "True" | "False" | "TRUE" | "FALSE" | "1" | "0" | "t" | "f" | "T" | "F"
+        ),
+        "array" => matches!(serde_yaml::from_str(value), Ok(serde_yaml::Value::Sequence(_))),
+        "map" => matches!(serde_yaml::from_str(value), Ok(serde_yaml::Value::Mapping(_))),
+        _ => true,
+    };
+    match fits {
+        true => Ok(()),
+        false => Err(format!("parameter {:?}: {value:?} is not of type {}", parameter.name, parameter.value_type)),
+    }
 }
 
 /// Dot for one step's render: metadata, `.Params` (typed as KUDO types them) and `.Pipes`.
@@ -236,5 +258,12 @@ mod tests {
         parameters[0].r#enum = Some(vec!["1".into(), "3".into()]);
         let wrong = check_parameters(&parameters, &BTreeMap::from([("N".into(), "2".into())])).unwrap_err();
         assert_eq!(wrong, "parameter \"N\": \"2\" is not one of 1, 3");
+        parameters[0].r#enum = None;
+        let text = check_parameters(&parameters, &BTreeMap::from([("N".into(), "three".into())])).unwrap_err();
+        assert_eq!(text, "parameter \"N\": \"three\" is not of type integer");
+        let list = BTreeMap::from([("N".into(), "3".into()), ("LIST".into(), "a: b".into())]);
+        assert!(check_parameters(&parameters, &list).unwrap_err().contains("is not of type array"));
+        let fine = BTreeMap::from([("N".into(), " 7".into()), ("LIST".into(), "[x, y]".into())]);
+        assert_eq!(check_parameters(&parameters, &fine), Ok(()));
     }
 }

@@ -25,7 +25,7 @@ use super::ClusterState;
 use super::apply::{self, Scope};
 use super::delete::{Propagation, delete_object};
 use super::discovery::{CRD_RID, Registry};
-use super::object::owner_uids;
+use super::gc::Collector;
 use super::store::{Change, Entry, EventKind, ObjKey, meta, meta_str, timestamp};
 
 /// The field manager of every write the controllers make.
@@ -55,10 +55,12 @@ pub(crate) async fn run(sim: Arc<ClusterState>) {
     let mut stop = sim.stop.clone();
     let mut clock = Clock::default();
     // Objects seeded before the subscription get one pass.
-    let mut dirty: BTreeSet<ObjKey> = sim.store.select(|_, _| true).into_iter().map(|(k, _)| k).collect();
-    let mut collect = true;
+    let seeded = sim.store.select(|_, _| true);
+    let mut dirty: BTreeSet<ObjKey> = seeded.iter().map(|(k, _)| k.clone()).collect();
+    let mut collector = Collector::default();
+    collector.rebuild(seeded);
     loop {
-        reconcile(&sim, &mut clock, std::mem::take(&mut dirty), std::mem::take(&mut collect));
+        reconcile(&sim, &mut clock, std::mem::take(&mut dirty), &mut collector);
         let next_due = clock.due.values().min().copied();
         let wait = next_due.map_or(Duration::from_secs(3600), |d| d.saturating_duration_since(Instant::now()));
         tokio::select! {
@@ -66,15 +68,16 @@ pub(crate) async fn run(sim: Arc<ClusterState>) {
             () = tokio::time::sleep(wait) => {}
             received = events.recv() => match received {
                 Ok(event) => {
-                    note(&sim, &event.key, event.kind, &event.object, &mut dirty, &mut collect);
+                    note(&event.key, event.kind, &event.object, &mut dirty, &mut collector);
                     // Take whatever else is queued, so a burst of writes is one pass.
                     while let Ok(event) = events.try_recv() {
-                        note(&sim, &event.key, event.kind, &event.object, &mut dirty, &mut collect);
+                        note(&event.key, event.kind, &event.object, &mut dirty, &mut collector);
                     }
                 }
                 Err(RecvError::Lagged(_)) => {
-                    dirty.extend(sim.store.select(|_, _| true).into_iter().map(|(k, _)| k));
-                    collect = true;
+                    let all = sim.store.select(|_, _| true);
+                    dirty.extend(all.iter().map(|(k, _)| k.clone()));
+                    collector.rebuild(all);
                 }
                 Err(RecvError::Closed) => return,
             },
@@ -88,27 +91,16 @@ pub(crate) async fn run(sim: Arc<ClusterState>) {
     }
 }
 
-fn note(
-    sim: &ClusterState,
-    key: &ObjKey,
-    kind: EventKind,
-    obj: &Value,
-    dirty: &mut BTreeSet<ObjKey>,
-    collect: &mut bool,
-) {
+fn note(key: &ObjKey, kind: EventKind, obj: &Value, dirty: &mut BTreeSet<ObjKey>, collector: &mut Collector) {
     dirty.insert(key.clone());
+    collector.note(kind, key, obj);
     let deleting = meta_str(obj, "deletionTimestamp").is_some();
-    let owned = meta(obj).and_then(|m| m.get("ownerReferences")).is_some();
-    if kind == EventKind::Deleted || deleting || owned {
-        *collect = true;
-    }
     if !key.namespace.is_empty() && (kind == EventKind::Deleted || deleting) {
         dirty.insert(ObjKey { rid: "/namespaces".into(), namespace: String::new(), name: key.namespace.clone() });
     }
-    let _ = sim;
 }
 
-fn reconcile(sim: &ClusterState, clock: &mut Clock, dirty: BTreeSet<ObjKey>, collect: bool) {
+fn reconcile(sim: &ClusterState, clock: &mut Clock, dirty: BTreeSet<ObjKey>, collector: &mut Collector) {
     for key in dirty {
         let obj = sim.store.get(&key);
         match (key.rid.as_str(), obj) {
@@ -123,9 +115,7 @@ fn reconcile(sim: &ClusterState, clock: &mut Clock, dirty: BTreeSet<ObjKey>, col
             _ => {}
         }
     }
-    if collect {
-        collect_garbage(sim);
-    }
+    collector.collect(sim);
 }
 
 /// Writes the status `compute` derives from the stored object, as the controller's field
@@ -469,53 +459,4 @@ fn pod_status(obj: &Value, ready: bool) -> Value {
             condition(obj, "Ready", "True", "", ""),
         ],
     })
-}
-
-fn foreground_deleting(obj: &Value) -> bool {
-    meta_str(obj, "deletionTimestamp").is_some()
-        && super::object::finalizers(obj).iter().any(|f| f == "foregroundDeletion")
-}
-
-fn collect_garbage(sim: &ClusterState) {
-    let all = sim.store.select(|_, _| true);
-    let mut by_uid: HashMap<String, &Value> = HashMap::new();
-    for (_, obj) in &all {
-        if let Some(uid) = meta_str(obj, "uid") {
-            by_uid.insert(uid.to_owned(), obj);
-        }
-    }
-    let mut has_dependents: BTreeSet<String> = BTreeSet::new();
-    for (key, obj) in &all {
-        let owners = owner_uids(obj);
-        if owners.is_empty() {
-            continue;
-        }
-        has_dependents.extend(owners.iter().cloned());
-        if meta_str(obj, "deletionTimestamp").is_some() {
-            continue;
-        }
-        let orphaned = owners.iter().all(|u| by_uid.get(u).is_none_or(|owner| foreground_deleting(owner)));
-        if orphaned {
-            let def = sim.registry().by_rid(&key.rid).cloned();
-            if let Some(def) = def
-                && let Err(err) = delete_object(sim, &def, key, Propagation::Background, &Value::Null, false)
-                && err.code != 404
-            {
-                tracing::warn!(rid = %key.rid, error = %err, "dependent not deleted");
-            }
-        }
-    }
-    for (key, obj) in &all {
-        let uid = meta_str(obj, "uid").unwrap_or("");
-        if foreground_deleting(obj) && !has_dependents.contains(uid) {
-            let _ = sim.store.write(key, false, |cur| {
-                let Some(cur) = cur else { return Ok(Change::Keep) };
-                let mut obj = cur.obj.clone();
-                if let Some(fins) = obj.pointer_mut("/metadata/finalizers").and_then(Value::as_array_mut) {
-                    fins.retain(|f| f != "foregroundDeletion");
-                }
-                Ok(Change::Put(Entry { obj, managers: cur.managers.clone() }))
-            });
-        }
-    }
 }

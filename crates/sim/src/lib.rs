@@ -80,6 +80,7 @@ mod apply;
 mod controllers;
 mod delete;
 mod discovery;
+mod gc;
 mod handlers;
 mod object;
 mod selector;

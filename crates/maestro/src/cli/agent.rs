@@ -103,6 +103,8 @@ pub struct DevClusters {
     pub clusters: Vec<(RunningSim, RunningAgent)>,
     /// Each cluster's operator engine.
     engines: Vec<EngineTask>,
+    /// Where each cluster's kubeconfig is (`<consumer>.kubeconfig`).
+    kubeconfigs: PathBuf,
 }
 
 impl DevClusters {
@@ -119,6 +121,9 @@ impl DevClusters {
         let sims = SimCluster::start_many(count, options).await.context("starting simulated clusters")?;
         let mut clusters = Vec::new();
         let mut engines = Vec::new();
+        // kubectl and `maestro operator` reach each simulated cluster through these files.
+        let kubeconfigs = data_dir.join("dev-clusters");
+        std::fs::create_dir_all(&kubeconfigs).with_context(|| format!("creating {}", kubeconfigs.display()))?;
         for (i, sim) in sims.into_iter().enumerate() {
             let consumer = format!("cluster{}", i + 1);
             if store.get_consumer(&consumer).await.is_err() {
@@ -133,9 +138,12 @@ impl DevClusters {
             let config = AgentConfig::new(&consumer, mqtt, sim.config()?, data_dir.join("dev-agents"));
             let agent = Agent::start(config).await.with_context(|| format!("starting the agent of {consumer}"))?;
             engines.push(EngineTask::start(sim.client()?, &consumer));
+            let kubeconfig = kubeconfigs.join(format!("{consumer}.kubeconfig"));
+            std::fs::write(&kubeconfig, sim.kubeconfig())
+                .with_context(|| format!("writing {}", kubeconfig.display()))?;
             clusters.push((sim, agent));
         }
-        Ok(DevClusters { clusters, engines })
+        Ok(DevClusters { clusters, engines, kubeconfigs })
     }
 
     /// Lines for the banner: each cluster's API server and kubeconfig hint.
@@ -143,10 +151,12 @@ impl DevClusters {
         self.clusters
             .iter()
             .map(|(sim, agent)| {
+                let kubeconfig = self.kubeconfigs.join(format!("{}.kubeconfig", agent.consumer()));
                 format!(
-                    "  {:<9} {}  (simulated Kubernetes API; agent and operator engine running)\n",
+                    "  {:<9} {}  (simulated Kubernetes API; agent and operator engine running)\n            kubeconfig {}\n",
                     agent.consumer(),
-                    sim.url()
+                    sim.url(),
+                    kubeconfig.display()
                 )
             })
             .collect()
