@@ -68,6 +68,9 @@ async fn flink_demo_creates_its_dependencies_as_child_instances_and_a_failed_chi
     assert!(tree(&zk).iter().all(|s| s.ends_with("=COMPLETE")), "{:?}", tree(&zk));
     let child = cluster.instance("fraud", "zk").await;
     assert_eq!(child.spec.parameters["CPUS"], "0.3", "the parameter file's values");
+    let sts = cluster.object("apps/v1", "StatefulSet", "fraud", "zk-zookeeper").await.expect("zookeeper's StatefulSet");
+    let requests = &sts["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"];
+    assert_eq!(requests["cpu"], "300m", "a quantity reads back as the API server writes it: {requests}");
     let owner = &child.metadata.rest["ownerReferences"][0];
     assert_eq!((owner["kind"].as_str(), owner["name"].as_str()), (Some("Instance"), Some("demo")));
 

@@ -382,3 +382,30 @@ async fn a_service_gets_a_cluster_ip_that_stays_and_ports_get_their_protocol() {
     assert_eq!(headless.spec.unwrap().cluster_ip.as_deref(), Some("None"));
     s.stop().await;
 }
+
+#[tokio::test]
+async fn quantities_read_back_canonical_and_applying_the_same_again_changes_nothing() {
+    use k8s_openapi::api::core::v1::ResourceQuota;
+    let s = Sim::start().await;
+    let api: Api<Deployment> = Api::namespaced(s.client.clone(), "default");
+    let mut manifest = deployment("q", 1, "nginx");
+    manifest["spec"]["template"]["spec"]["containers"][0]["resources"] =
+        json!({"requests": {"cpu": 0.3, "memory": "1024Mi"}, "limits": {"cpu": "1000m", "memory": "1.5Gi"}});
+    let params = PatchParams::apply("test").force();
+    let first = api.patch("q", &params, &Patch::Apply(&manifest)).await.unwrap();
+    let value = serde_json::to_value(&first).unwrap();
+    let resources = &value["spec"]["template"]["spec"]["containers"][0]["resources"];
+    assert_eq!(resources["requests"], json!({"cpu": "300m", "memory": "1Gi"}));
+    assert_eq!(resources["limits"], json!({"cpu": "1", "memory": "1536Mi"}));
+
+    // No controller writes a quota's status here, so its resourceVersion shows any change.
+    let quotas: Api<ResourceQuota> = Api::namespaced(s.client.clone(), "default");
+    let quota = json!({"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "q"},
+                       "spec": {"hard": {"cpu": 0.5, "memory": "2048Mi", "pods": "10"}}});
+    let first = quotas.patch("q", &params, &Patch::Apply(&quota)).await.unwrap();
+    let hard = serde_json::to_value(&first.spec).unwrap()["hard"].clone();
+    assert_eq!(hard, json!({"cpu": "500m", "memory": "2Gi", "pods": "10"}));
+    let again = quotas.patch("q", &params, &Patch::Apply(&quota)).await.unwrap();
+    assert_eq!(again.resource_version(), first.resource_version(), "the same apply again is no change");
+    s.stop().await;
+}

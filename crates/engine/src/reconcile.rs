@@ -71,6 +71,13 @@ impl Context {
         }
     }
 
+    /// Drops what is remembered of an Instance that is gone.
+    fn forget(&self, object: &DynamicObject) {
+        if let Ok(mut written) = self.written.lock() {
+            written.remove(&(object.namespace().unwrap_or_default(), object.name_any()));
+        }
+    }
+
     /// The Instance: the cached copy unless the engine has written a newer one since.
     async fn instance(&self, cached: &DynamicObject) -> Result<Option<DynamicObject>, CallError> {
         let key = (cached.namespace().unwrap_or_default(), cached.name_any());
@@ -139,7 +146,10 @@ async fn reconcile_cached(context: &Context, cached: &DynamicObject) -> Result<A
     let client = &context.cluster.client;
     let namespace = cached.namespace().unwrap_or_default();
     let namespace = namespace.as_str();
-    let Some(object) = context.instance(cached).await? else { return Ok(Action::await_change()) };
+    let Some(object) = context.instance(cached).await? else {
+        context.forget(cached);
+        return Ok(Action::await_change());
+    };
     let live = match Live::read(&object) {
         Ok(live) => live,
         Err(malformed) => {

@@ -46,7 +46,9 @@
 //!   (even with `fieldValidation=Strict`), wrong types are stored as sent, immutable fields
 //!   (selectors, Job templates) can change. Only names (RFC 1123 rules), `apiVersion`/`kind`,
 //!   namespaces and CRD definitions are checked. Few defaults are filled in (`spec.replicas`,
-//!   Secret `type`, Service `spec.type`, namespace finalizers); no `clusterIP` is allocated.
+//!   Secret `type`, Service `spec.type`, port `protocol` and a `clusterIP` derived from the
+//!   Service's name, namespace finalizers). Resource quantities are stored in canonical form
+//!   (`0.3` reads back `300m`, `quantity.rs`); a malformed one is stored as sent.
 //! - **List merge keys are guessed** (see `apply.rs`): a list of objects is keyed by `name` (else
 //!   `type`, `uid`, `mountPath`, `containerPort`, `port`, `ip`) when every item has a distinct
 //!   one; real keys are sometimes compound (ports are keyed by port *and* protocol).
@@ -83,6 +85,7 @@ mod discovery;
 mod gc;
 mod handlers;
 mod object;
+mod quantity;
 mod selector;
 mod status;
 mod store;

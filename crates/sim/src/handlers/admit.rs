@@ -124,6 +124,7 @@ pub(super) fn new_name(t: &Target, obj: &mut Value) -> Result<String, ApiError> 
 /// The defaults the simulator fills in where controllers or clients (e.g. `kubectl rollout
 /// status`) rely on them. Applied on every write of the main resource, like real defaulting.
 pub(super) fn defaults(def: &ResourceDef, obj: &mut Value) {
+    crate::quantity::canonicalize(def, obj);
     let spec_missing =
         |obj: &Value, ptr: &str| obj.get("spec").is_some_and(Value::is_object) && obj.pointer(ptr).is_none();
     match (def.group.as_str(), def.plural.as_str()) {
