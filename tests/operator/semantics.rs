@@ -114,15 +114,16 @@ async fn a_killed_engine_resumes_mid_plan_without_running_completed_steps_again(
     let dir = tempfile::tempdir().unwrap();
     let mut cluster = Cluster::start(Duration::from_millis(1500)).await;
     cluster.install(&probe(dir.path(), "1.0.0", false), "default", Some(("p", &[]))).await;
-    let running = cluster.wait_plan("default", "p", "deploy", "IN_PROGRESS").await;
-    let running = eventually("the config step done and the job step running", || async {
+    let started = cluster.wait_plan("default", "p", "deploy", "IN_PROGRESS").await;
+    let plan = eventually("the config step done and the job step running", || async {
         let plan = cluster.instance("default", "p").await.status?.plan_status.get("deploy").cloned()?;
         (tree(&plan) == ["main=IN_PROGRESS", "main.config=COMPLETE", "main.job=IN_PROGRESS"]).then_some(plan)
     })
-    .await
-    .uid
-    .clone()
-    .max(running.uid);
+    .await;
+    let waiting = &plan.phases[0].steps[1].message;
+    assert_eq!(waiting, "waiting: job default/p-job still running or failed", "a running step says what it waits for");
+    let running = plan.uid;
+    assert_eq!(running, started.uid);
     cluster.kill_engine().await;
 
     // While the engine is down, the ConfigMap of the completed step disappears: were the step

@@ -189,6 +189,28 @@ fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
+/// Past KUDO, which leaves a running step's message empty: an unfinished step says what it
+/// waits for (`plan status` shows it), e.g. `statefulset ns/zk: waiting for 2 pods to be ready`.
+fn say_what_steps_wait_for(
+    status: &mut maestro_package::crd::PlanStatus,
+    waiting: &std::collections::BTreeMap<(String, String), Vec<String>>,
+) {
+    for phase in &mut status.phases {
+        for step in &mut phase.steps {
+            let Some(reasons) = waiting.get(&(phase.name.clone(), step.name.clone())) else { continue };
+            if step.status == pass::IN_PROGRESS {
+                let mut message = format!("waiting: {}", reasons.join("; "));
+                if message.len() > 512 {
+                    let cut = (0..=509).rev().find(|i| message.is_char_boundary(*i)).unwrap_or(0);
+                    message.truncate(cut);
+                    message.push_str("...");
+                }
+                step.message = message;
+            }
+        }
+    }
+}
+
 /// Sets a condition, moving `lastTransitionTime` only when its status changes. Returns whether
 /// anything changed.
 fn set_condition(conditions: &mut Vec<Value>, kind: &str, status: &str, reason: &str, message: &str) -> bool {
@@ -420,9 +442,11 @@ impl Reconcile<'_> {
             plan_uid: &execution.uid,
             unwatched_wait: false,
             transient: false,
+            waiting: Default::default(),
         };
         pass::execute(&plan_name, &plan, &mut plan_status, &mut runner).await;
         let (unwatched, transient) = (runner.unwatched_wait, runner.transient);
+        say_what_steps_wait_for(&mut plan_status, &runner.waiting);
         if plan_status != before {
             plan_status.last_updated_timestamp = Some(now());
         }

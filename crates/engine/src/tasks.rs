@@ -47,6 +47,8 @@ pub struct Runner<'a> {
     pub unwatched_wait: bool,
     /// A task failed transiently on this pass: the controller retries soon.
     pub transient: bool,
+    /// What each unfinished step waits for, by phase and step, for its status message.
+    pub waiting: BTreeMap<(String, String), Vec<String>>,
 }
 
 impl pass::Tasks for Runner<'_> {
@@ -110,6 +112,10 @@ impl Runner<'_> {
         };
         tracing::debug!(task = visit.task, ?outcome, "task ran");
         outcome
+    }
+
+    fn wait(&mut self, visit: &Visit<'_>, why: String) {
+        self.waiting.entry((visit.phase.to_string(), visit.step.to_string())).or_default().push(why);
     }
 
     fn parameters(&self) -> &BTreeMap<String, String> {
@@ -179,6 +185,9 @@ impl Runner<'_> {
                 tracing::debug!(object = %describe(object), ?state, "not healthy yet");
                 self.unwatched_wait |= !(kind.namespaced && watched(object));
             }
+            if let Health::Waiting(why) = &state {
+                self.wait(visit, why.clone());
+            }
             outcome = worst(outcome, state.outcome());
         }
         outcome
@@ -245,6 +254,7 @@ impl Runner<'_> {
                 Ok(None) => {}
                 Ok(Some(_)) => {
                     self.unwatched_wait |= !(kind.namespaced && watched(object));
+                    self.wait(visit, format!("{} is being deleted", describe(object)));
                     outcome = worst(outcome, TaskOutcome::Pending);
                 }
                 Err(err) => return transient(err),
@@ -301,7 +311,13 @@ impl Runner<'_> {
             Err(err) => return transient(err),
         };
         match self.apply_one(&object, &kind).await {
-            Ok(live) => health(&live).outcome(),
+            Ok(live) => {
+                let state = health(&live);
+                if let Health::Waiting(why) = &state {
+                    self.wait(visit, why.clone());
+                }
+                state.outcome()
+            }
             Err(err) => transient(err),
         }
     }
