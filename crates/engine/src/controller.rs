@@ -20,7 +20,7 @@ use serde_json::Value;
 
 use crate::cluster::CallError;
 use crate::instance::{instance_resource, operator_version_resource};
-use crate::reconcile::{self, Context};
+use crate::reconcile::{self, Caches, Context};
 use crate::tasks::WATCHED;
 
 /// The Instances an object is owned by (any owner reference to a kudo.dev Instance).
@@ -51,15 +51,6 @@ fn users(store: &Store<DynamicObject>, version: &DynamicObject) -> Vec<ObjectRef
         .filter(|instance| instance.data.pointer("/spec/operatorVersion/name").and_then(Value::as_str) == Some(&name))
         .map(|instance| ObjectRef::from_obj_with(instance.as_ref(), instance_resource()))
         .collect()
-}
-
-/// What the watches keep, for reconciles to read without asking the API server: the
-/// OperatorVersions (parsed once per resourceVersion) and the workloads readiness is judged on.
-#[derive(Clone)]
-pub struct Caches {
-    pub operator_versions: Store<DynamicObject>,
-    pub stateful_sets: Store<DynamicObject>,
-    pub deployments: Store<DynamicObject>,
 }
 
 /// A watch that keeps a store, as a trigger stream for the controller.

@@ -29,14 +29,22 @@ use serde_json::{Value, json};
 use tracing::Instrument;
 
 use crate::cluster::{CallError, Cluster};
-use crate::controller::Caches;
 use crate::instance::operator_version_resource;
 use crate::instance::{self, CLEANUP_FINALIZER, Live};
 use crate::tasks::Runner;
-use kube::runtime::reflector::ObjectRef;
+use kube::runtime::reflector::{ObjectRef, Store};
 use maestro_operator::enhance::INSTANCE_LABEL;
 use std::collections::HashMap;
 use std::sync::Mutex;
+
+/// What the watches keep, for reconciles to read without asking the API server: the
+/// OperatorVersions (parsed once per resourceVersion) and the workloads readiness is judged on.
+#[derive(Clone)]
+pub struct Caches {
+    pub operator_versions: Store<DynamicObject>,
+    pub stateful_sets: Store<DynamicObject>,
+    pub deployments: Store<DynamicObject>,
+}
 
 /// What every reconcile shares.
 pub struct Context {
@@ -275,6 +283,8 @@ impl Reconcile<'_> {
             let status = serde_json::to_value(&status).unwrap_or(Value::Null);
             let written = instance::patch_status(self.client(), &self.live, status).await?;
             self.context.wrote(&written);
+            // The spec write that may follow is guarded by this resourceVersion.
+            self.live.resource_version = written.resource_version().unwrap_or_default();
         }
         if let Some((plan, state)) = finished {
             self.finish(&plan, &state).await?;
