@@ -45,6 +45,9 @@ tasks:
   - name: broken
     kind: Apply
     spec: {{resources: [broken.yaml]}}
+  - name: failing
+    kind: Apply
+    spec: {{resources: [failing.yaml]}}
 plans:
   deploy:
     strategy: serial
@@ -72,11 +75,21 @@ plans:
         steps:
           - name: s
             tasks: [broken]
+  failing:
+    strategy: serial
+    phases:
+      - name: p
+        strategy: serial
+        steps:
+          - name: job
+            tasks: [failing]
+          - name: never
+            tasks: [config]
 {upgrade_plan}"#
     )
 }
 
-const TEMPLATES: [(&str, &str); 5] = [
+const TEMPLATES: [(&str, &str); 6] = [
     (
         "config.yaml",
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Name }}-config\ndata:\n  greeting: {{ .Params.GREETING }}\n",
@@ -91,6 +104,10 @@ const TEMPLATES: [(&str, &str); 5] = [
     ),
     ("upgraded.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Name }}-upgraded\n"),
     ("broken.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Params.NOPE }}\n"),
+    (
+        "failing.yaml",
+        "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: {{ .Name }}-failing\n  annotations:\n    sim.maestro.io/fail: \"true\"\nspec:\n  backoffLimit: 2\n  template:\n    spec:\n      restartPolicy: Never\n      containers:\n        - name: c\n          image: busybox\n",
+    ),
 ];
 
 /// Writes the probe package (version `version`, with an upgrade plan or not) under `root`.
@@ -249,4 +266,21 @@ async fn an_instance_of_a_missing_version_says_so_and_deploys_once_the_version_e
     assert!(missing["message"].as_str().unwrap().contains("probe-1.0.0"), "{missing}");
     cluster.install(&probe(dir.path(), "1.0.0", false), "team", None).await;
     cluster.wait_plan("team", "early", "deploy", "COMPLETE").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_that_fails_for_good_ends_its_plan_and_later_steps_never_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = Cluster::start(Duration::from_millis(50)).await;
+    cluster.install(&probe(dir.path(), "1.0.0", false), "default", Some(("p", &[]))).await;
+    cluster.wait_plan("default", "p", "deploy", "COMPLETE").await;
+    cluster.patch_spec("default", "p", json!({"planExecution": {"planName": "failing", "uid": "by-hand-2"}})).await;
+    let failed = cluster.wait_plan("default", "p", "failing", "FATAL_ERROR").await;
+    assert_eq!(tree(&failed), ["p=FATAL_ERROR", "p.job=FATAL_ERROR", "p.never=PENDING"]);
+    let message = &failed.phases[0].steps[0].message;
+    assert!(message.contains("p-failing") && message.contains("backoff limit"), "{message}");
+    let events = cluster.events("default", "p").await;
+    assert!(events.iter().any(|(reason, m)| reason == "FailedTerminalState" && m.contains("failing")), "{events:?}");
+    let ready = condition(&cluster.instance("default", "p").await, "Ready").unwrap();
+    assert_eq!(ready["reason"], "PlanInFatalError");
 }
