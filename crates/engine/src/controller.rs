@@ -100,7 +100,7 @@ pub async fn run(
     }
     let take = |kind: &str| stores.get(kind).cloned().ok_or_else(|| CallError::UnknownKind(kind.to_string()));
     let caches = Caches { operator_versions, stateful_sets: take("StatefulSet")?, deployments: take("Deployment")? };
-    let context = Arc::new(Context::new(cluster, options.poll, options.resync, caches));
+    let context = Arc::new(Context::new(cluster, options.poll, options.resync, caches, options.metrics.clone()));
     controller
         .graceful_shutdown_on(shutdown)
         .run(reconcile::reconcile, reconcile::error_policy, context)

@@ -10,11 +10,13 @@
 //! - [`reconcile`]: one reconcile of one Instance.
 //! - [`controller`]: the watches that schedule reconciles.
 //! - [`crds`]: KUDO's CRDs installed when missing.
+//! - [`metrics`]: reconciles, plans and passes, with fixed labels.
 
 pub mod cluster;
 pub mod controller;
 pub mod crds;
 pub mod instance;
+pub mod metrics;
 pub mod reconcile;
 pub mod tasks;
 
@@ -33,11 +35,19 @@ pub struct Options {
     pub poll: Duration,
     /// The longest a running plan goes without a pass.
     pub resync: Duration,
+    /// Where the engine counts (the caller registers and serves them).
+    pub metrics: metrics::Metrics,
 }
 
 impl Default for Options {
     fn default() -> Options {
-        Options { namespace: None, install_crds: true, poll: Duration::from_secs(1), resync: Duration::from_secs(30) }
+        Options {
+            namespace: None,
+            install_crds: true,
+            poll: Duration::from_secs(1),
+            resync: Duration::from_secs(30),
+            metrics: metrics::Metrics::default(),
+        }
     }
 }
 

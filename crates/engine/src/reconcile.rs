@@ -55,6 +55,7 @@ pub struct Context {
     /// The longest a running plan goes without a pass, watch events or not.
     pub resync: Duration,
     caches: Caches,
+    metrics: crate::metrics::Metrics,
     /// OperatorVersions parsed, by namespace and name, with the resourceVersion parsed.
     parsed: Mutex<HashMap<Key, (String, Arc<OperatorVersion>)>>,
     /// The resourceVersion of the engine's last write of each Instance: a cached Instance older
@@ -68,8 +69,14 @@ type Key = (String, String);
 type Parsed = Result<Arc<OperatorVersion>, String>;
 
 impl Context {
-    pub fn new(cluster: Cluster, poll: Duration, resync: Duration, caches: Caches) -> Context {
-        Context { cluster, poll, resync, caches, parsed: Mutex::default(), written: Mutex::default() }
+    pub fn new(
+        cluster: Cluster,
+        poll: Duration,
+        resync: Duration,
+        caches: Caches,
+        metrics: crate::metrics::Metrics,
+    ) -> Context {
+        Context { cluster, poll, resync, caches, metrics, parsed: Mutex::default(), written: Mutex::default() }
     }
 
     fn wrote(&self, object: &DynamicObject) {
@@ -141,7 +148,9 @@ pub async fn reconcile(object: Arc<DynamicObject>, context: Arc<Context>) -> Res
     let name = object.name_any();
     let span =
         tracing::info_span!("reconcile", instance = %format!("{namespace}/{name}"), plan = tracing::field::Empty);
-    reconcile_cached(&context, &object).instrument(span).await
+    let result = reconcile_cached(&context, &object).instrument(span).await;
+    context.metrics.reconciled(result.is_ok());
+    result
 }
 
 /// What happens after a failed reconcile: look again soon.
@@ -419,6 +428,7 @@ impl Reconcile<'_> {
             );
         }
         tracing::info!(plan, uid, "plan started");
+        self.context.metrics.plan(plan, "started");
         instance::event(self.client(), &self.live, false, "PlanStarted", &format!("Execution of plan {plan} started"))
             .await;
         Ok(None)
@@ -454,7 +464,9 @@ impl Reconcile<'_> {
             transient: false,
             waiting: Default::default(),
         };
+        let started = std::time::Instant::now();
         pass::execute(&plan_name, &plan, &mut plan_status, &mut runner).await;
+        self.context.metrics.pass(started.elapsed());
         let (unwatched, transient) = (runner.unwatched_wait, runner.transient);
         say_what_steps_wait_for(&mut plan_status, &runner.waiting);
         if plan_status != before {
@@ -478,6 +490,7 @@ impl Reconcile<'_> {
             Err(err) => return Err(err.into()),
         }
         tracing::info!(plan, state, "plan finished");
+        self.context.metrics.plan(plan, if state == FATAL_ERROR { "fatal" } else { "complete" });
         let (warning, reason) =
             if state == FATAL_ERROR { (true, "FailedTerminalState") } else { (false, "PlanFinished") };
         let message = format!("Execution of plan {plan} finished with status {state}");

@@ -21,6 +21,10 @@ pub struct RunArgs {
     /// The longest a running plan goes without a pass when no watch event comes.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     pub resync: Duration,
+    /// Serve Prometheus `/metrics` on this address (e.g. 0.0.0.0:8082 in a pod); off unless
+    /// set. Unauthenticated.
+    #[arg(long, env = "MAESTRO_METRICS_LISTEN", value_name = "ADDR")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
@@ -32,6 +36,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         resync: args.resync,
         ..Default::default()
     };
+    if let Some(addr) = args.metrics_listen {
+        let served = serve_metrics(addr, &options.metrics).await?;
+        eprintln!("metrics on http://{served}/metrics");
+    }
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -69,4 +77,46 @@ impl EngineTask {
         let _ = tokio::time::timeout(Duration::from_secs(10), &mut self.task).await;
         self.task.abort();
     }
+}
+
+/// Serves the engine's metrics on `addr` until the process ends; returns the bound address.
+async fn serve_metrics(
+    addr: std::net::SocketAddr,
+    metrics: &maestro_engine::metrics::Metrics,
+) -> anyhow::Result<std::net::SocketAddr> {
+    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("--metrics-listen {addr}"))?;
+    let bound = listener.local_addr()?;
+    let mut registry = prometheus_client::registry::Registry::default();
+    metrics.register(&mut registry);
+    let registry = std::sync::Arc::new(registry);
+    let app = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let registry = registry.clone();
+            async move {
+                let mut text = String::new();
+                match prometheus_client::encoding::text::encode(&mut text, &registry) {
+                    Ok(()) => (
+                        axum::http::StatusCode::OK,
+                        [(
+                            axum::http::header::CONTENT_TYPE,
+                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                        )],
+                        text,
+                    ),
+                    Err(err) => (
+                        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                        [(axum::http::header::CONTENT_TYPE, "text/plain")],
+                        err.to_string(),
+                    ),
+                }
+            }
+        }),
+    );
+    tokio::spawn(async move {
+        if let Err(error) = axum::serve(listener, app).await {
+            tracing::error!(%error, "the operator engine's metrics endpoint stopped");
+        }
+    });
+    Ok(bound)
 }
