@@ -358,14 +358,7 @@ fn plugin_config(dir: &Path) -> PluginConfig {
 
 /// Polls `probe` until it returns `Some`, for up to 45 s.
 pub async fn eventually<T, F: Future<Output = Option<T>>>(what: &str, probe: impl Fn() -> F) -> T {
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    loop {
-        if let Some(value) = probe().await {
-            return value;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "never saw {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    maestro_tests::poll_until(what, DEADLINE, probe).await
 }
 
 /// A ConfigMap manifest in `default`.

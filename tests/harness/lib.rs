@@ -418,3 +418,20 @@ impl Drop for PrivateMosquitto {
         self.kill();
     }
 }
+
+/// Polls `check` every 50 ms until it yields a value; fails after `limit`, naming `what`. Each
+/// suite wraps it with the limit its waits need.
+pub async fn poll_until<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

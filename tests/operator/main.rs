@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use kube::Client;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::discovery::ApiResource;
+use maestro_engine::instance::kudo_resource;
 use maestro_package::crd::{Instance, PlanStatus};
 use maestro_package::{Limits, read_path};
 use maestro_sim::{RunningSim, SimCluster, SimOptions};
@@ -30,16 +31,6 @@ pub struct Cluster {
 
 pub fn package_dir(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance/kudo/repository").join(name)
-}
-
-fn resource(kind: &str, plural: &str) -> ApiResource {
-    ApiResource {
-        group: "kudo.dev".into(),
-        version: "v1beta1".into(),
-        api_version: "kudo.dev/v1beta1".into(),
-        kind: kind.into(),
-        plural: plural.into(),
-    }
 }
 
 impl Cluster {
@@ -77,7 +68,7 @@ impl Cluster {
     }
 
     pub fn instances(&self, namespace: &str) -> Api<DynamicObject> {
-        Api::namespaced_with(self.client.clone(), namespace, &resource("Instance", "instances"))
+        Api::namespaced_with(self.client.clone(), namespace, &kudo_resource("Instance", "instances"))
     }
 
     /// Installs the package in `dir` (its Operator and OperatorVersion) into `namespace`, and
@@ -123,7 +114,8 @@ impl Cluster {
 
     async fn apply(&self, namespace: &str, kind: &str, plural: &str, object: Value) {
         let name = object["metadata"]["name"].as_str().unwrap().to_string();
-        let api: Api<DynamicObject> = Api::namespaced_with(self.client.clone(), namespace, &resource(kind, plural));
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(self.client.clone(), namespace, &kudo_resource(kind, plural));
         eventually(&format!("{kind} {name} applied"), || {
             let (api, object, name) = (api.clone(), object.clone(), name.clone());
             async move { api.patch(&name, &PatchParams::apply("test").force(), &Patch::Apply(&object)).await.ok() }
@@ -233,19 +225,12 @@ impl Drop for Cluster {
 }
 
 /// Polls `check` until it yields a value, for up to 60 seconds (generous: CI machines are slow).
-pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+pub async fn eventually<T, F, Fut>(what: &str, check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    maestro_tests::poll_until(what, Duration::from_secs(60), check).await
 }
 
 /// The statuses of a plan's phases and steps, `phase=STATUS`, `phase.step=STATUS`.

@@ -10,7 +10,7 @@ mod kudo;
 mod watch;
 
 use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use kube::Client;
 use maestro_sim::{RunningSim, SimCluster, SimOptions};
@@ -39,19 +39,12 @@ impl Sim {
 }
 
 /// Polls `check` until it yields a value, for up to 30 seconds (generous: CI machines are slow).
-pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+pub async fn eventually<T, F, Fut>(what: &str, check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    maestro_tests::poll_until(what, Duration::from_secs(30), check).await
 }
 
 /// The `Status` of a failed request.

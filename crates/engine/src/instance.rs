@@ -16,7 +16,8 @@ pub const FIELD_MANAGER: &str = "maestro-operator";
 /// KUDO's finalizer, added when the operator version has a `cleanup` plan.
 pub const CLEANUP_FINALIZER: &str = "kudo.dev.instance.cleanup";
 
-fn resource(kind: &str, plural: &str) -> ApiResource {
+/// A kind of KUDO's group (`kudo.dev/v1beta1`), by kind and plural.
+pub fn kudo_resource(kind: &str, plural: &str) -> ApiResource {
     ApiResource {
         group: GROUP.into(),
         version: VERSION.into(),
@@ -27,11 +28,11 @@ fn resource(kind: &str, plural: &str) -> ApiResource {
 }
 
 pub fn instance_resource() -> ApiResource {
-    resource("Instance", "instances")
+    kudo_resource("Instance", "instances")
 }
 
 pub fn operator_version_resource() -> ApiResource {
-    resource("OperatorVersion", "operatorversions")
+    kudo_resource("OperatorVersion", "operatorversions")
 }
 
 pub fn instances(client: &Client, namespace: &str) -> Api<DynamicObject> {

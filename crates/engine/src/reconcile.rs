@@ -504,7 +504,7 @@ impl Reconcile<'_> {
         if self.active(status).is_some() {
             return;
         }
-        let latest = status.plan_status.values().max_by(|a, b| a.last_updated_timestamp.cmp(&b.last_updated_timestamp));
+        let latest = pass::latest(status.plan_status.values());
         if let Some(plan) = latest.filter(|p| p.status == FATAL_ERROR) {
             let message = format!("plan {} failed", plan.name);
             set_condition(&mut status.conditions, "Ready", "False", "PlanInFatalError", &message);

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use kube::api::{DeleteParams, Patch, PatchParams};
 use maestro_operator::child;
 use maestro_operator::depends::{self, Dependency};
-use maestro_operator::enhance::{self, INSTANCE_LABEL, OPERATOR_LABEL};
+use maestro_operator::enhance::{self, OPERATOR_LABEL};
 use maestro_operator::health::{Health, health};
 use maestro_operator::pass::{self, TaskOutcome, Visit};
 use maestro_operator::render::{self, Scope};
@@ -378,9 +378,4 @@ fn describe(object: &Value) -> String {
         object.get("kind").and_then(Value::as_str).unwrap_or_default(),
         object.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default()
     )
-}
-
-/// The label selector of everything KUDO's enhancer labelled for an Instance.
-pub fn instance_selector(instance: &str) -> String {
-    format!("{INSTANCE_LABEL}={instance},heritage=kudo")
 }

@@ -70,7 +70,7 @@ fn instance(object: &Value) -> Health {
     // Past KUDO: a child whose last plan failed fails its parent's task, rather than counting
     // as done because nothing is scheduled (KUDO's reading, SPEC.md §2.7).
     let plans = child.status.map(|s| s.plan_status).unwrap_or_default();
-    let last = plans.values().max_by(|a, b| a.last_updated_timestamp.cmp(&b.last_updated_timestamp));
+    let last = crate::pass::latest(plans.values());
     match last.filter(|p| p.status == crate::pass::FATAL_ERROR) {
         Some(failed) => {
             let step = failed.phases.iter().flat_map(|p| &p.steps).find(|s| s.status == crate::pass::FATAL_ERROR);

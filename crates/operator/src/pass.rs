@@ -71,6 +71,12 @@ pub fn fresh_status(name: &str, plan: &Plan, uid: &str) -> PlanStatus {
     }
 }
 
+/// The most recently updated of `plans` (the last one when timestamps tie): the plan that ran
+/// last, as `Ready`, `get instances` and `--wait` report it.
+pub fn latest<'a>(plans: impl IntoIterator<Item = &'a PlanStatus>) -> Option<&'a PlanStatus> {
+    plans.into_iter().max_by(|a, b| a.last_updated_timestamp.cmp(&b.last_updated_timestamp))
+}
+
 /// Makes `statuses` hold an entry for every plan, phase and step of `plans` (new ones
 /// `NEVER_RUN`), keeping what existing entries say, and nothing else: KUDO's
 /// `ensurePlanStatusInitialized`, which is how an upgrade to a version with differently shaped

@@ -48,18 +48,7 @@ pub struct AgentArgs {
 
 impl AgentArgs {
     pub async fn agent_config(&self) -> anyhow::Result<AgentConfig> {
-        let kube = match &self.kubeconfig {
-            Some(path) => {
-                let kubeconfig = kube::config::Kubeconfig::read_from(path)
-                    .with_context(|| format!("--kubeconfig {}", path.display()))?;
-                kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
-                    .await
-                    .with_context(|| format!("--kubeconfig {}", path.display()))?
-            }
-            None => kube::Config::infer()
-                .await
-                .context("no cluster found: set --kubeconfig or KUBECONFIG, or run in a pod")?,
-        };
+        let kube = super::operator::cluster::kube_config(self.kubeconfig.as_deref()).await?;
         let mqtt = self.auth.mqtt_config(self.mqtt_url.clone())?;
         let data_dir = self.data_dir.clone().unwrap_or_else(crate::config::default_data_dir);
         let mut config = AgentConfig::new(&self.consumer, mqtt, kube, data_dir);

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::runtime::wait::await_condition;
-use maestro_engine::instance::{instance_resource, instances};
+use maestro_engine::instance::{instance_resource, instances, kudo_resource};
 use maestro_package::crd::Instance;
 use serde_json::Value;
 
@@ -30,19 +30,25 @@ pub struct ClusterArgs {
 impl ClusterArgs {
     pub async fn client(&self) -> anyhow::Result<kube::Client> {
         maestro_net::install_crypto_provider();
-        let config = match &self.kubeconfig {
-            Some(path) => {
-                let kubeconfig = kube::config::Kubeconfig::read_from(path)
-                    .with_context(|| format!("--kubeconfig {}", path.display()))?;
-                kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
-                    .await
-                    .with_context(|| format!("--kubeconfig {}", path.display()))?
-            }
-            None => kube::Config::infer()
-                .await
-                .context("no cluster found: set --kubeconfig or KUBECONFIG, or run in a pod")?,
-        };
+        let config = kube_config(self.kubeconfig.as_deref()).await?;
         kube::Client::try_from(config).context("a client for the cluster")
+    }
+}
+
+/// The cluster of `--kubeconfig`, else as kubectl finds it (`$KUBECONFIG`, `~/.kube/config`,
+/// the pod's service account). Shared by `maestro agent` and `maestro operator`.
+pub async fn kube_config(kubeconfig: Option<&std::path::Path>) -> anyhow::Result<kube::Config> {
+    match kubeconfig {
+        Some(path) => {
+            let kubeconfig = kube::config::Kubeconfig::read_from(path)
+                .with_context(|| format!("--kubeconfig {}", path.display()))?;
+            kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+                .await
+                .with_context(|| format!("--kubeconfig {}", path.display()))
+        }
+        None => {
+            kube::Config::infer().await.context("no cluster found: set --kubeconfig or KUBECONFIG, or run in a pod")
+        }
     }
 }
 
@@ -50,13 +56,7 @@ impl ClusterArgs {
 pub async fn apply(client: &kube::Client, namespace: &str, object: &Value) -> anyhow::Result<()> {
     let kind = object["kind"].as_str().unwrap_or_default();
     let name = object["metadata"]["name"].as_str().unwrap_or_default();
-    let resource = kube::discovery::ApiResource {
-        group: "kudo.dev".into(),
-        version: "v1beta1".into(),
-        api_version: "kudo.dev/v1beta1".into(),
-        kind: kind.into(),
-        plural: format!("{}s", kind.to_lowercase()),
-    };
+    let resource = kudo_resource(kind, &format!("{}s", kind.to_lowercase()));
     let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &resource);
     let params = PatchParams::apply(FIELD_MANAGER).force();
     bounded(api.patch(name, &params, &Patch::Apply(object))).await.with_context(|| format!("writing {kind} {name}"))?;

@@ -380,7 +380,7 @@ fn report(instance: &Instance, plan: Option<&str>) -> anyhow::Result<()> {
     let statuses: BTreeMap<_, _> = instance.status.as_ref().map(|s| s.plan_status.clone()).unwrap_or_default();
     let last = match plan {
         Some(plan) => statuses.get(plan),
-        None => statuses.values().max_by(|a, b| a.last_updated_timestamp.cmp(&b.last_updated_timestamp)),
+        None => pass::latest(statuses.values()),
     };
     let Some(last) = last else { return Ok(()) };
     if last.status == FATAL_ERROR {

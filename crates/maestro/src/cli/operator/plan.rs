@@ -93,12 +93,7 @@ pub fn instance_table(instances: &[Instance]) -> String {
         let last = instance
             .status
             .as_ref()
-            .and_then(|s| {
-                s.plan_status
-                    .values()
-                    .filter(|p| p.status != NEVER_RUN)
-                    .max_by(|a, b| a.last_updated_timestamp.cmp(&b.last_updated_timestamp))
-            })
+            .and_then(|s| maestro_operator::pass::latest(s.plan_status.values().filter(|p| p.status != NEVER_RUN)))
             .map(|p| format!("{} {}", p.name, p.status))
             .unwrap_or_else(|| "-".into());
         out.push_str(&format!(
