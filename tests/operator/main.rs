@@ -4,6 +4,7 @@
 
 mod dependencies;
 mod packages;
+mod pipe;
 mod semantics;
 
 use std::collections::BTreeMap;
@@ -36,7 +37,11 @@ pub fn package_dir(name: &str) -> PathBuf {
 impl Cluster {
     /// A cluster whose workloads get ready `ready_delay` after each change, with the engine.
     pub async fn start(ready_delay: Duration) -> Cluster {
-        let options = SimOptions { ready_delay, ..SimOptions::default() };
+        Cluster::start_with(SimOptions { ready_delay, ..SimOptions::default() }).await
+    }
+
+    /// A cluster started with `options`, with the engine.
+    pub async fn start_with(options: SimOptions) -> Cluster {
         let sim = SimCluster::start(options).await.unwrap_or_else(|e| panic!("start simulator: {e}"));
         let client = sim.client().unwrap_or_else(|e| panic!("client: {e}"));
         let mut cluster = Cluster { sim, client, engine: None };
@@ -212,6 +217,16 @@ impl Cluster {
             .iter()
             .map(|e| (e["reason"].as_str().unwrap_or("").to_string(), e["message"].as_str().unwrap_or("").to_string()))
             .collect()
+    }
+
+    /// The Events of an Instance once one has `reason` (an Event follows the status it tells
+    /// of, so it may arrive a moment after the status is seen).
+    pub async fn events_once(&self, namespace: &str, instance: &str, reason: &str) -> Vec<(String, String)> {
+        eventually(&format!("an event {reason} on {namespace}/{instance}"), || async {
+            let events = self.events(namespace, instance).await;
+            events.iter().any(|(r, _)| r == reason).then_some(events)
+        })
+        .await
     }
 }
 

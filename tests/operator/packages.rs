@@ -19,7 +19,8 @@ async fn first_operator_deploys_its_deployment_and_completes() {
     assert_eq!(deployment["metadata"]["ownerReferences"][0]["kind"], "Instance");
     let instance = cluster.instance("default", "first").await;
     assert!(instance.spec.plan_execution.plan_name.is_empty(), "a finished plan is no longer scheduled");
-    let reasons: Vec<String> = cluster.events("default", "first").await.into_iter().map(|(r, _)| r).collect();
+    let reasons: Vec<String> =
+        cluster.events_once("default", "first", "PlanFinished").await.into_iter().map(|(r, _)| r).collect();
     assert_eq!(reasons, ["PlanStarted", "PlanFinished"]);
     let ready = instance.status.unwrap().conditions.into_iter().find(|c| c["type"] == "Ready").unwrap();
     assert_eq!((ready["status"].as_str(), ready["reason"].as_str()), (Some("True"), Some("ResourcesReady")));
@@ -90,7 +91,8 @@ async fn kafka_on_zookeeper_stops_at_its_pipe_task_with_the_reason() {
     let step = &plan.phases[0].steps[0];
     assert_eq!((step.name.as_str(), step.status.as_str()), ("generate-tls-certificates", "FATAL_ERROR"));
     assert!(step.message.contains("PipeTaskError") && step.message.contains("pods/exec"), "{}", step.message);
-    let events = cluster.events("kafka", "kafka").await;
+    assert!(step.message.contains("container runtime"), "the simulator's reason: {}", step.message);
+    let events = cluster.events_once("kafka", "kafka", "FailedTerminalState").await;
     assert!(events.iter().any(|(reason, _)| reason == "FailedTerminalState"), "{events:?}");
     let instance = cluster.instance("kafka", "kafka").await;
     let ready = instance.status.unwrap().conditions.into_iter().find(|c| c["type"] == "Ready").unwrap();

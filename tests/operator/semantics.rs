@@ -196,7 +196,7 @@ async fn an_immutable_parameter_change_is_refused_visibly_and_nothing_runs() {
     .await;
     assert_eq!(refused["message"], "parameter \"SIZE\" is immutable");
     assert_eq!(refused["reason"], "ChangeRefused");
-    let events = cluster.events("default", "p").await;
+    let events = cluster.events_once("default", "p", "ChangeRefused").await;
     assert!(events.contains(&("ChangeRefused".into(), "parameter \"SIZE\" is immutable".into())), "{events:?}");
     let instance = cluster.instance("default", "p").await;
     assert_eq!(instance.status.as_ref().unwrap().plan_status["deploy"].uid, deploy.uid, "no plan ran");
@@ -279,7 +279,7 @@ async fn a_job_that_fails_for_good_ends_its_plan_and_later_steps_never_run() {
     assert_eq!(tree(&failed), ["p=FATAL_ERROR", "p.job=FATAL_ERROR", "p.never=PENDING"]);
     let message = &failed.phases[0].steps[0].message;
     assert!(message.contains("p-failing") && message.contains("backoff limit"), "{message}");
-    let events = cluster.events("default", "p").await;
+    let events = cluster.events_once("default", "p", "FailedTerminalState").await;
     assert!(events.iter().any(|(reason, m)| reason == "FailedTerminalState" && m.contains("failing")), "{events:?}");
     let ready = condition(&cluster.instance("default", "p").await, "Ready").unwrap();
     assert_eq!(ready["reason"], "PlanInFatalError");

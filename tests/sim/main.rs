@@ -6,6 +6,7 @@ mod api;
 mod controllers;
 mod deploy;
 mod discovery;
+mod exec;
 mod kudo;
 mod watch;
 

@@ -8,10 +8,13 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use kube::Client;
-use kube::api::{Api, DynamicObject};
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::core::GroupVersionKind;
 use kube::discovery::{ApiResource, Scope};
 use serde_json::Value;
+
+/// The name the engine writes under, in `managedFields` and as the source of its Events.
+pub const FIELD_MANAGER: &str = "maestro-operator";
 
 /// Bounds every call to the API server.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -127,6 +130,16 @@ impl Cluster {
             kinds.insert(key, found.clone());
         }
         Ok(found)
+    }
+
+    /// Server-side apply of `object` as `field_manager`, taking over fields others set (as
+    /// KUDO's engine owns what a plan applies).
+    pub async fn apply(&self, kind: &Kind, namespace: &str, object: &Value) -> Result<Value, CallError> {
+        let name = object.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
+        let api = kind.api(&self.client, namespace);
+        let params = PatchParams::apply(FIELD_MANAGER).force();
+        let live = bounded(api.patch(name, &params, &Patch::Apply(object))).await?;
+        Ok(serde_json::to_value(live).unwrap_or(Value::Null))
     }
 
     async fn discover(&self, api_version: &str, kind: &str) -> Result<Kind, CallError> {

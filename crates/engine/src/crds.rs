@@ -9,8 +9,8 @@ use kube::discovery::ApiResource;
 use maestro_package::crd::CRDS;
 use serde_json::Value;
 
+use crate::cluster::FIELD_MANAGER;
 use crate::cluster::{CallError, bounded};
-use crate::instance::FIELD_MANAGER;
 
 /// How long the CRDs get to become established.
 const ESTABLISH_TIMEOUT: Duration = Duration::from_secs(30);

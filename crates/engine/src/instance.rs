@@ -9,10 +9,8 @@ use kube::{Client, ResourceExt};
 use maestro_package::crd::{API_VERSION, GROUP, Instance, OperatorVersion, VERSION};
 use serde_json::{Value, json};
 
-use crate::cluster::{CallError, bounded};
+use crate::cluster::{CallError, FIELD_MANAGER, bounded};
 
-/// The name the engine writes under, in `managedFields` and as the source of its Events.
-pub const FIELD_MANAGER: &str = "maestro-operator";
 /// KUDO's finalizer, added when the operator version has a `cleanup` plan.
 pub const CLEANUP_FINALIZER: &str = "kudo.dev.instance.cleanup";
 

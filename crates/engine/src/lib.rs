@@ -7,6 +7,7 @@
 //! - [`cluster`]: discovery of any kind and bounded calls, errors that say transient or not.
 //! - [`instance`]: KUDO's objects read and written (spec before status), and Events.
 //! - [`tasks`]: the task kinds, each answering the pass.
+//! - [`pipe`]: a `Pipe` task: the pipe pod, pods/exec, the artifacts.
 //! - [`reconcile`]: one reconcile of one Instance.
 //! - [`controller`]: the watches that schedule reconciles.
 //! - [`crds`]: KUDO's CRDs installed when missing.
@@ -17,6 +18,7 @@ pub mod controller;
 pub mod crds;
 pub mod instance;
 pub mod metrics;
+pub mod pipe;
 pub mod reconcile;
 pub mod tasks;
 

@@ -1,11 +1,11 @@
 //! The tasks of SPEC.md §3 carried out against the cluster, each answering the pass with a
 //! [`TaskOutcome`]: `Apply` (server-side apply of the rendered, enhanced objects, done when all
 //! are healthy), `Delete` (foreground, done when all are gone), `Toggle`, `Dummy`,
-//! `KudoOperator` (a child Instance) and `Pipe` (refused: it needs pods/exec).
+//! `KudoOperator` (a child Instance) and `Pipe` (files copied out of a pod, see [`crate::pipe`]).
 
 use std::collections::BTreeMap;
 
-use kube::api::{DeleteParams, Patch, PatchParams};
+use kube::api::DeleteParams;
 use maestro_operator::child;
 use maestro_operator::depends::{self, Dependency};
 use maestro_operator::enhance::{self, OPERATOR_LABEL};
@@ -17,7 +17,8 @@ use maestro_package::types::{Task, TaskSpec};
 use serde_json::Value;
 
 use crate::cluster::{CallError, Cluster, Kind};
-use crate::instance::{self, FIELD_MANAGER, Live};
+use crate::instance::{self, Live};
+use crate::pipe::{PipeError, PipeRun, Progress};
 
 /// Kinds the controller watches: waiting on one of these (namespaced, owned by the Instance)
 /// needs no timer, the watch wakes the Instance up.
@@ -103,11 +104,7 @@ impl Runner<'_> {
             "Toggle" => self.toggle(visit, &task.spec).await,
             "Dummy" => dummy(visit, &task.spec),
             "KudoOperator" => self.kudo_operator(visit, &task.spec).await,
-            "Pipe" => fatal(
-                "PipeTaskError",
-                visit,
-                "a Pipe task copies files out of a pod through pods/exec, which this engine does not do yet",
-            ),
+            "Pipe" => self.pipe(visit, &task.spec).await,
             other => fatal("TaskBuildError", visit, format!("unknown task kind {other:?}")),
         };
         tracing::debug!(task = visit.task, ?outcome, "task ran");
@@ -194,11 +191,7 @@ impl Runner<'_> {
     }
 
     async fn apply_one(&self, object: &Value, kind: &Kind) -> Result<Value, CallError> {
-        let name = object.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
-        let api = kind.api(&self.cluster.client, self.live.namespace());
-        let params = PatchParams::apply(FIELD_MANAGER).force();
-        let live = crate::cluster::bounded(api.patch(name, &params, &Patch::Apply(object))).await?;
-        Ok(serde_json::to_value(live).unwrap_or(Value::Null))
+        self.cluster.apply(kind, self.live.namespace(), object).await
     }
 
     /// Sets `kudo.dev/dependencies-hash` on pod templates: a referenced ConfigMap or Secret is
@@ -319,6 +312,46 @@ impl Runner<'_> {
                 state.outcome()
             }
             Err(err) => transient(err),
+        }
+    }
+
+    async fn pipe(&mut self, visit: &Visit<'_>, spec: &TaskSpec) -> TaskOutcome {
+        // The pod template names no pod (KUDO names it), so it is decoded here, not by
+        // `render_objects`.
+        let text = self.dot(visit).map_err(|e| fatal("InvalidParams", visit, e)).and_then(|dot| {
+            render::text(&self.operator_version.spec, &spec.pod, &dot)
+                .map_err(|e| fatal("TaskRenderingError", visit, e))
+        });
+        let pod = match text.and_then(|text| {
+            serde_yaml::from_str::<Value>(&text)
+                .map_err(|e| fatal("ResourceUnmarshalError", visit, format!("template {:?}: {e}", spec.pod)))
+        }) {
+            Ok(pod) => pod,
+            Err(outcome) => return outcome,
+        };
+        let name = |suffix: &str| {
+            render::pipe_name([self.live.name(), visit.plan, visit.phase, visit.step, visit.task, suffix])
+        };
+        let pod_name = name("pipepod");
+        let pod = match maestro_operator::pipe::pod(pod, &pod_name, &spec.pipe) {
+            Ok(pod) => pod,
+            Err(e) => return fatal("ResourceValidationError", visit, e),
+        };
+        let context = self.context(visit);
+        let run = PipeRun {
+            cluster: self.cluster,
+            context: &context,
+            pod_name,
+            artifacts: spec.pipe.iter().map(|p| (p.clone(), name(&p.key))).collect(),
+        };
+        match run.run(pod).await {
+            Ok(Progress::Done) => TaskOutcome::Done,
+            Ok(Progress::Waiting(why)) => {
+                self.wait(visit, why);
+                TaskOutcome::Pending
+            }
+            Err(PipeError::Fatal(why)) => fatal("PipeTaskError", visit, why),
+            Err(PipeError::Transient(err)) => transient(err),
         }
     }
 

@@ -9,6 +9,8 @@
 //! - [`child`]: the child Instance of a `KudoOperator` task, and dependency cycles.
 //! - [`depends`]: the dependencies hash that rolls pods when a mounted ConfigMap changes.
 //! - [`health`]: when an applied object counts as done (SPEC.md §2.7).
+//! - [`pipe`]: a `Pipe` task's pod checked and completed, and the Secret or ConfigMap made of
+//!   each file it copies.
 //! - [`render`]: a step's templates rendered from the OperatorVersion and Instance, decoded.
 //! - [`pass`]: one pass of a running plan over its phases and steps (SPEC.md §2.1, KUDO's
 //!   `workflow.Execute`), given what each task reports.
@@ -18,5 +20,6 @@ pub mod depends;
 pub mod enhance;
 pub mod health;
 pub mod pass;
+pub mod pipe;
 pub mod render;
 pub mod select;

@@ -71,8 +71,10 @@
 //!   Jobs default to Background propagation (the real default for batch/v1 Jobs is Orphan).
 //! - **No authentication, authorization or admission.** Every request is allowed; RBAC objects
 //!   are stored but not enforced; webhooks are not called. Plain HTTP only.
-//! - **No protobuf**, no `/log`, `/exec`, `/proxy` or other subresources than `/status` and
-//!   `/scale`, no OpenAPI documents (`kubectl apply` needs `--validate=false`). `kubectl get`
+//! - **No protobuf**, no `/log`, `/proxy` or other subresources than `/status` and `/scale`;
+//!   `pods/exec`, `pods/attach` and `pods/portforward` of an existing pod answer 400 BadRequest
+//!   saying no container runtime runs here (a Pipe task reports that reason) unless a test
+//!   scripts exec's answers ([`SimOptions::exec`]), no OpenAPI documents (`kubectl apply` needs `--validate=false`). `kubectl get`
 //!   Tables have the usual columns for common kinds and `Name`/`Age` for the rest. `kubectl
 //!   create <kind> ...` generators send protobuf, which is refused with 415: use
 //!   `kubectl create -f` / `apply` (JSON).
@@ -106,6 +108,7 @@ use discovery::Registry;
 use store::{Change, Entry, ObjKey, Store};
 
 pub use controllers::{FAIL_ANNOTATION, READY_DELAY_ANNOTATION};
+pub use handlers::exec::{ExecReply, ExecScript};
 
 /// How a simulated cluster behaves.
 #[derive(Debug, Clone)]
@@ -123,6 +126,8 @@ pub struct SimOptions {
     pub bookmark_interval: Duration,
     /// Nodes a DaemonSet is scheduled on.
     pub nodes: u32,
+    /// What `pods/exec` answers. Empty: no container runtime, exec is refused with that reason.
+    pub exec: ExecScript,
 }
 
 impl Default for SimOptions {
@@ -134,6 +139,7 @@ impl Default for SimOptions {
             watch_history: 10_000,
             bookmark_interval: Duration::from_secs(10),
             nodes: 1,
+            exec: ExecScript::default(),
         }
     }
 }

@@ -11,16 +11,18 @@ use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{any, get};
 use serde_json::{Value, json};
 
 use super::ClusterState;
 use super::discovery::Registry;
 use super::status::ApiError;
+use super::store::ObjKey;
 pub(crate) use super::target::Target;
 
 mod admit;
 mod deletes;
+pub(crate) mod exec;
 mod read;
 mod scale;
 mod write;
@@ -39,6 +41,7 @@ pub(crate) fn router(state: Arc<ClusterState>) -> Router {
         .route("/healthz", get(ok))
         .route("/livez", get(ok))
         .route("/readyz", get(ok))
+        .route("/api/v1/namespaces/{namespace}/pods/{name}/exec", any(exec::exec))
         .fallback(dispatch)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
@@ -174,6 +177,24 @@ fn target(sim: &ClusterState, group: &str, version: &str, rest: &[&str]) -> Resu
     Ok(Target { def, version: version.to_owned(), namespace, name: name.map(str::to_owned), status, scale })
 }
 
+/// `pods/exec`, `pods/attach` and `pods/portforward` stream to a container runtime, which the
+/// simulator does not have. The pod is still looked up, so a wrong name reads NotFound as on
+/// a real server; an existing pod is refused with that reason rather than the 404 of an unknown
+/// path, so clients (kubectl exec, a Pipe task) can tell the user why.
+fn streaming(sim: &ClusterState, group: &str, rest: &[&str]) -> Option<ApiError> {
+    let ["namespaces", namespace, "pods", name, sub @ ("exec" | "attach" | "portforward")] = rest else {
+        return None;
+    };
+    if !group.is_empty() {
+        return None;
+    }
+    let key = ObjKey { rid: "/pods".into(), namespace: (*namespace).to_owned(), name: (*name).to_owned() };
+    if sim.store.get(&key).is_none() {
+        return Some(ApiError::new(404, "NotFound", format!("pods \"{name}\" not found")));
+    }
+    Some(exec::no_runtime(sub, namespace, name))
+}
+
 fn resource(
     sim: Arc<ClusterState>,
     group: &str,
@@ -181,6 +202,9 @@ fn resource(
     rest: &[&str],
     req: &Request,
 ) -> Result<Response, ApiError> {
+    if let Some(refused) = streaming(&sim, group, rest) {
+        return Err(refused);
+    }
     let t = target(&sim, group, version, rest)?;
     let query = req.query()?;
     let name = t.name.clone();
