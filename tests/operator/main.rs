@@ -189,6 +189,21 @@ impl Cluster {
         api.get_opt(name).await.unwrap().map(|o| serde_json::to_value(o).unwrap())
     }
 
+    /// Server-side applies `fields` to an object (creating it if missing), as a user with
+    /// kubectl would, under field manager `tester`.
+    pub async fn patch_object(&self, api_version: &str, kind: &str, namespace: &str, name: &str, mut fields: Value) {
+        let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+        let gvk = kube::core::GroupVersionKind::gvk(group, version, kind);
+        let (resource, _) = kube::discovery::pinned_kind(&self.client, &gvk).await.unwrap();
+        let api: Api<DynamicObject> = Api::namespaced_with(self.client.clone(), namespace, &resource);
+        fields["apiVersion"] = json!(api_version);
+        fields["kind"] = json!(kind);
+        fields["metadata"]["name"] = json!(name);
+        api.patch(name, &PatchParams::apply("tester").force(), &Patch::Apply(&fields))
+            .await
+            .unwrap_or_else(|e| panic!("apply {kind} {namespace}/{name}: {e}"));
+    }
+
     /// The reasons of the Events recorded on an Instance, oldest first.
     pub async fn events(&self, namespace: &str, instance: &str) -> Vec<(String, String)> {
         let api: Api<DynamicObject> = Api::namespaced_with(

@@ -98,3 +98,42 @@ async fn kafka_on_zookeeper_stops_at_its_pipe_task_with_the_reason() {
     let ready = instance.status.unwrap().conditions.into_iter().find(|c| c["type"] == "Ready").unwrap();
     assert_eq!(ready["reason"], "PlanInFatalError");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ready_follows_the_instances_deployments_and_pods_after_the_plan() {
+    let cluster = Cluster::start(Duration::from_millis(100)).await;
+    cluster.install(&package_dir("first-operator/operator"), "default", Some(("first", &[]))).await;
+    cluster.wait_plan("default", "first", "deploy", "COMPLETE").await;
+    wait_ready(&cluster, "True", "ResourcesReady", "").await;
+
+    // Someone scales the Deployment: until the new generation is ready, the Instance is not.
+    let scale = json!({"metadata": {"annotations": {"sim.maestro.io/ready-delay": "1s"}}, "spec": {"replicas": 2}});
+    cluster.patch_object("apps/v1", "Deployment", "default", "nginx-deployment", scale).await;
+    wait_ready(&cluster, "False", "ResourceNotReady", "nginx-deployment").await;
+    wait_ready(&cluster, "True", "ResourcesReady", "").await;
+
+    // A pod of the Instance (KUDO's labels) that is not running yet makes it unready too.
+    let pod = json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {
+            "name": "first-extra",
+            "labels": {"heritage": "kudo", "kudo.dev/instance": "first"},
+            "annotations": {"sim.maestro.io/ready-delay": "1s"},
+        },
+        "spec": {"containers": [{"name": "c", "image": "busybox"}]},
+    });
+    cluster.patch_object("v1", "Pod", "default", "first-extra", pod).await;
+    wait_ready(&cluster, "False", "ResourceNotReady", "first-extra").await;
+    wait_ready(&cluster, "True", "ResourcesReady", "").await;
+}
+
+/// Waits until first's `Ready` condition has this status and reason and its message names `naming`.
+async fn wait_ready(cluster: &Cluster, status: &str, reason: &str, naming: &str) {
+    crate::eventually(&format!("Ready={status} ({reason}) naming {naming:?}"), || async {
+        let instance = cluster.instance("default", "first").await;
+        let ready = instance.status?.conditions.into_iter().find(|c| c["type"] == "Ready")?;
+        let message = ready["message"].as_str().unwrap_or_default();
+        (ready["status"] == status && ready["reason"] == reason && message.contains(naming)).then_some(())
+    })
+    .await;
+}

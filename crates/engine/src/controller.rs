@@ -16,6 +16,7 @@ use kube::runtime::controller::Controller;
 use kube::runtime::reflector::store::Writer;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
+use maestro_operator::enhance::INSTANCE_LABEL;
 use serde_json::Value;
 
 use crate::cluster::CallError;
@@ -23,21 +24,34 @@ use crate::instance::{instance_resource, operator_version_resource};
 use crate::reconcile::{self, Caches, Context};
 use crate::tasks::WATCHED;
 
-/// The Instances an object is owned by (any owner reference to a kudo.dev Instance).
+/// The Instances an object belongs to: any owner reference to a kudo.dev Instance, and the
+/// Instance its `kudo.dev/instance` label names (the watches select `heritage=kudo`). The label
+/// reaches what the Instance does not own itself, such as the pods of its workloads, whose
+/// readiness is part of the Instance's `Ready`.
 fn owners(object: &DynamicObject) -> Vec<ObjectRef<DynamicObject>> {
     let namespace = object.namespace();
-    object
+    let at = |name: &str| {
+        let reference = ObjectRef::new_with(name, instance_resource());
+        match &namespace {
+            Some(namespace) => reference.within(namespace),
+            None => reference,
+        }
+    };
+    let mut found: Vec<ObjectRef<DynamicObject>> = object
         .owner_references()
         .iter()
         .filter(|owner| owner.kind == "Instance" && owner.api_version.starts_with("kudo.dev/"))
-        .map(|owner| {
-            let reference = ObjectRef::new_with(&owner.name, instance_resource());
-            match &namespace {
-                Some(namespace) => reference.within(namespace),
-                None => reference,
-            }
-        })
-        .collect()
+        .map(|owner| at(&owner.name))
+        .collect();
+    let labelled =
+        object.labels().get(INSTANCE_LABEL).filter(|_| object.types.as_ref().is_none_or(|t| t.kind != "Instance"));
+    if let Some(name) = labelled {
+        let reference = at(name);
+        if !found.contains(&reference) {
+            found.push(reference);
+        }
+    }
+    found
 }
 
 /// The Instances in the store that name this OperatorVersion.
@@ -99,7 +113,12 @@ pub async fn run(
         controller = controller.watches_stream_with(stream, |object| owners(&object), found.resource.clone());
     }
     let take = |kind: &str| stores.get(kind).cloned().ok_or_else(|| CallError::UnknownKind(kind.to_string()));
-    let caches = Caches { operator_versions, stateful_sets: take("StatefulSet")?, deployments: take("Deployment")? };
+    let caches = Caches {
+        operator_versions,
+        stateful_sets: take("StatefulSet")?,
+        deployments: take("Deployment")?,
+        pods: take("Pod")?,
+    };
     let context = Arc::new(Context::new(cluster, options.poll, options.resync, caches, options.metrics.clone()));
     controller
         .graceful_shutdown_on(shutdown)

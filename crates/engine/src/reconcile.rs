@@ -44,6 +44,7 @@ pub struct Caches {
     pub operator_versions: Store<DynamicObject>,
     pub stateful_sets: Store<DynamicObject>,
     pub deployments: Store<DynamicObject>,
+    pub pods: Store<DynamicObject>,
 }
 
 /// What every reconcile shares.
@@ -498,8 +499,10 @@ impl Reconcile<'_> {
         Ok(())
     }
 
-    /// The `Ready` condition (KEP-34): while no plan runs, whether the Instance's Deployments
-    /// and StatefulSets are healthy; a plan that ended fatally says so.
+    /// The `Ready` condition (KEP-34): while no plan runs, whether the Instance's Deployments,
+    /// StatefulSets and Pods are healthy; a plan that ended fatally says so. KUDO also listed
+    /// ReplicaSets and DaemonSets, which its health rules count as healthy at once. A pod that
+    /// ran to completion (a Job's) does not make the Instance unready, as it did in KUDO.
     fn readiness(&self, status: &mut InstanceStatus) {
         if self.active(status).is_some() {
             return;
@@ -516,8 +519,11 @@ impl Reconcile<'_> {
                 && object.labels().get(INSTANCE_LABEL).map(String::as_str) == Some(self.live.name())
         };
         let mut waiting = Vec::new();
-        for store in [&caches.deployments, &caches.stateful_sets] {
-            for object in store.state().iter().filter(|o| mine(o)) {
+        let finished = |object: &Arc<DynamicObject>| {
+            object.data.pointer("/status/phase").and_then(Value::as_str) == Some("Succeeded")
+        };
+        for store in [&caches.deployments, &caches.stateful_sets, &caches.pods] {
+            for object in store.state().iter().filter(|o| mine(o) && !finished(o)) {
                 if let Health::Waiting(why) | Health::Error(why) | Health::Failed(why) =
                     health(&serde_json::to_value(object.as_ref()).unwrap_or(Value::Null))
                 {
