@@ -13,7 +13,7 @@ use crate::fleet::{Fleet, manifest_status};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_instance_shipped_in_a_bundle_runs_its_plan_and_the_hub_reads_its_status() {
     let fleet = Fleet::start().await;
-    let engine = EngineTask::start(fleet.cluster_client(), "cluster");
+    let engine = EngineTask::start(fleet.cluster_client(), "cluster", Default::default());
     let dir =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance/kudo/repository/first-operator/operator");
     let (operator, version) = read_path(&dir, &Limits::default()).unwrap().resources("default");

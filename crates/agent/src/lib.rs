@@ -55,6 +55,8 @@ pub struct AgentConfig {
     pub plugins: Option<maestro_plugins::PluginConfig>,
     /// Where `/metrics`, `/healthz` and `/readyz` are served; none when `None`.
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// Series of what runs beside the agent, served on its `/metrics` too.
+    pub metrics_beside: Option<metrics::Beside>,
 }
 
 impl AgentConfig {
@@ -68,6 +70,7 @@ impl AgentConfig {
             value_cap: status::DEFAULT_VALUE_CAP,
             plugins: None,
             metrics_listen: None,
+            metrics_beside: None,
         }
     }
 }
@@ -148,6 +151,7 @@ impl Agent {
         let link = Arc::new(MqttLink::start(&mqtt, vec![topic], incoming_tx)?);
         let metrics = metrics_listener.map(|(addr, listener)| {
             let sources = metrics::Sources {
+                beside: config.metrics_beside.clone(),
                 counters: counters.clone(),
                 link_counters: link_counters.clone(),
                 connection: link.state(),

@@ -41,11 +41,25 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 /// What the endpoints read: the agent's counters, its link and its local store.
 #[derive(Clone)]
 pub struct Sources {
+    /// Series of what runs beside the agent (the operator engine), registered unprefixed.
+    pub beside: Option<Beside>,
     pub counters: Arc<Counters>,
     pub link_counters: Arc<LinkCounters>,
     pub connection: watch::Receiver<ConnectionState>,
     pub local: LocalStore,
     pub client: kube::Client,
+}
+
+/// Registers the series of a component that runs beside the agent in the same process (the
+/// operator engine of `maestro agent --operators`), so one scrape of the agent's `/metrics`
+/// covers both. It registers at the root: its series keep their own prefix.
+#[derive(Clone)]
+pub struct Beside(pub Arc<dyn Fn(&mut Registry) + Send + Sync>);
+
+impl std::fmt::Debug for Beside {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Beside(..)")
+    }
 }
 
 /// Reads the atomic counters and the connection at scrape time.
@@ -112,7 +126,11 @@ impl MetricsServer {
     /// Serves `/metrics`, `/healthz` and `/readyz` on `listener`.
     pub fn start(listener: tokio::net::TcpListener, sources: Sources) -> std::io::Result<MetricsServer> {
         let addr = listener.local_addr()?;
-        let mut registry = Registry::with_prefix("maestro_agent");
+        let mut root = Registry::default();
+        if let Some(beside) = &sources.beside {
+            (beside.0)(&mut root);
+        }
+        let registry = root.sub_registry_with_prefix("maestro_agent");
         let pending = Gauge::default();
         registry.register(
             "events_received",
@@ -136,7 +154,7 @@ impl MetricsServer {
             connection: sources.connection.clone(),
         }));
         let probe = tokio::spawn(probe(sources.client.clone(), sources.counters.clone()).in_current_span());
-        let served = Arc::new(Served { registry, pending, sources });
+        let served = Arc::new(Served { registry: root, pending, sources });
         let app = axum::Router::new()
             .route("/metrics", get(metrics))
             .route("/healthz", get(healthz))

@@ -91,15 +91,23 @@ async fn dev(args: maestro::cli::DevArgs) -> anyhow::Result<()> {
 }
 
 async fn agent(args: maestro::cli::agent::AgentArgs) -> anyhow::Result<()> {
-    let config = args.agent_config().await?;
+    let mut config = args.agent_config().await?;
     let engine = match args.operators {
         true => {
             let client = kube::Client::try_from(config.kube.clone()).context("a client for the cluster")?;
-            Some(maestro::cli::operator::run::EngineTask::start(client, &args.consumer))
+            // The engine's series are served on the agent's /metrics.
+            let metrics = maestro_engine::metrics::Metrics::default();
+            let registered = metrics.clone();
+            config.metrics_beside =
+                Some(maestro_agent::metrics::Beside(std::sync::Arc::new(move |r| registered.register(r))));
+            Some(maestro::cli::operator::run::EngineTask::start(client, &args.consumer, metrics))
         }
         false => None,
     };
     let agent = maestro_agent::Agent::start(config).await?;
+    if let Some(addr) = agent.metrics_addr() {
+        eprintln!("metrics on http://{addr}/metrics");
+    }
     stop_signal().await;
     if let Some(engine) = engine {
         engine.shutdown().await;

@@ -53,7 +53,7 @@ fn text(output: &Output) -> String {
 async fn install_update_trigger_status_and_uninstall_as_kubectl_kudo_does() {
     let options = SimOptions { ready_delay: std::time::Duration::from_millis(100), ..SimOptions::default() };
     let sim = SimCluster::start(options).await.unwrap();
-    let engine = EngineTask::start(sim.client().unwrap(), "test");
+    let engine = EngineTask::start(sim.client().unwrap(), "test", Default::default());
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = dir.path().join("kubeconfig");
     std::fs::write(&kubeconfig, sim.kubeconfig()).unwrap();
@@ -134,5 +134,46 @@ async fn operator_run_is_the_engine_and_counts_what_it_did_on_metrics() {
     assert!(text.contains("maestro_operator_reconciles_total{result=\"ok\"}"), "{text}");
     assert!(!text.contains("web"), "no Instance name in a label");
     engine.kill().await.unwrap();
+    sim.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_with_operators_serves_the_engines_series_beside_its_own() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let options = SimOptions { ready_delay: std::time::Duration::from_millis(50), ..SimOptions::default() };
+    let sim = SimCluster::start(options).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(&kubeconfig, sim.kubeconfig()).unwrap();
+    let consumer = format!("opmetrics{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let mut agent = tokio::process::Command::new(env!("CARGO_BIN_EXE_maestro"))
+        .args(["agent", "--operators", "--metrics-listen", "127.0.0.1:0", "--consumer", &consumer])
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env("MAESTRO_LOG", "warn")
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(agent.stderr.take().unwrap()).lines();
+    let metrics = loop {
+        let line = tokio::time::timeout(std::time::Duration::from_secs(60), lines.next_line()).await.unwrap().unwrap();
+        let line = line.expect("maestro agent printed where its metrics are");
+        if let Some(url) = line.strip_prefix("metrics on ") {
+            break url.to_string();
+        }
+    };
+    let s = Session { kubeconfig, _dir: dir };
+    let first = package("first-operator");
+    let installed = s.ok(&["install", first.to_str().unwrap(), "--instance", "web", "--wait"]).await;
+    assert!(installed.contains("plan deploy of web is COMPLETE"), "the agent's engine ran it: {installed}");
+    let text = reqwest::get(&metrics).await.unwrap().text().await.unwrap();
+    assert!(text.contains("maestro_operator_plans_total{plan=\"deploy\",event=\"complete\"} 1"), "{text}");
+    assert!(text.contains("maestro_agent_broker_connected"), "the agent's own series stay: {text}");
+    assert!(!text.contains("maestro_agent_maestro_operator"), "the engine's series keep their prefix");
+    agent.kill().await.unwrap();
     sim.shutdown().await.unwrap();
 }

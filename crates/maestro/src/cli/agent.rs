@@ -126,7 +126,7 @@ impl DevClusters {
             };
             let config = AgentConfig::new(&consumer, mqtt, sim.config()?, data_dir.join("dev-agents"));
             let agent = Agent::start(config).await.with_context(|| format!("starting the agent of {consumer}"))?;
-            engines.push(EngineTask::start(sim.client()?, &consumer));
+            engines.push(EngineTask::start(sim.client()?, &consumer, Default::default()));
             let kubeconfig = kubeconfigs.join(format!("{consumer}.kubeconfig"));
             std::fs::write(&kubeconfig, sim.kubeconfig())
                 .with_context(|| format!("writing {}", kubeconfig.display()))?;

@@ -55,15 +55,17 @@ pub struct EngineTask {
 }
 
 impl EngineTask {
-    /// Starts the engine for the cluster `client` reaches, with the default options.
-    pub fn start(client: kube::Client, cluster: &str) -> EngineTask {
+    /// Starts the engine for the cluster `client` reaches, with the default options, counting
+    /// into `metrics`.
+    pub fn start(client: kube::Client, cluster: &str, metrics: maestro_engine::metrics::Metrics) -> EngineTask {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let cluster = cluster.to_string();
         let task = tokio::spawn(async move {
             let shutdown = async move {
                 let _ = stopped.await;
             };
-            if let Err(error) = maestro_engine::run(client, maestro_engine::Options::default(), shutdown).await {
+            let options = maestro_engine::Options { metrics, ..maestro_engine::Options::default() };
+            if let Err(error) = maestro_engine::run(client, options, shutdown).await {
                 tracing::error!(%error, cluster, "the operator engine stopped");
             }
         });
