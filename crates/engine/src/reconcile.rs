@@ -23,6 +23,7 @@ use kube::api::DynamicObject;
 use kube::runtime::controller::Action;
 use maestro_operator::health::{Health, health};
 use maestro_operator::pass::{self, COMPLETE, FATAL_ERROR, NEVER_RUN, PENDING};
+use maestro_operator::render;
 use maestro_operator::select::{self, Request, SNAPSHOT_ANNOTATION, Selection, Snapshot};
 use maestro_package::crd::{InstanceStatus, OperatorVersion};
 use serde_json::{Value, json};
@@ -363,7 +364,12 @@ impl Reconcile<'_> {
             deleting: self.live.deleting,
             cleanup_ran,
         };
-        let verdict = match maestro_operator::render::check_parameters(request.parameters, &current.parameters) {
+        let previous_values = previous.as_ref().map(|p| &p.parameters);
+        let checked = match render::undeclared_change(request.parameters, previous_values, &current.parameters) {
+            Some(undeclared) => Err(undeclared),
+            None => render::check_declared(request.parameters, &current.parameters),
+        };
+        let verdict = match checked {
             // KUDO's webhook refused such a spec; a plan started on it could only fail.
             Err(invalid) if !self.live.deleting => Selection::Refused(invalid),
             _ => select::select(&request),

@@ -31,6 +31,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Plugin(cmd) => maestro::cli::plugin::run(cmd).await,
         Command::Package(cmd) => maestro::cli::package::run(cmd).await,
         Command::Operator(cmd) => maestro::cli::operator::run(cmd).await,
+        Command::Test(args) => maestro::cli::test::run(args).await,
     }
 }
 

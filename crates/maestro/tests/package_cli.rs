@@ -33,6 +33,9 @@ fn a_new_package_verifies_renders_and_archives_reproducibly() {
     let dir = tmp.path();
     ok(&["package", "new", "demo"], dir);
     assert!(ok(&["package", "verify", "demo"], dir).contains("demo 0.1.0 is valid (0 warning(s))"));
+    // Its test case passes on the simulated cluster, installing the package with maestro.
+    let tested = ok(&["test", "tests"], dir);
+    assert!(tested.contains("--- PASS: tests/demo-deploy") && tested.contains("maestro operator install"), "{tested}");
     let rendered =
         ok(&["package", "render", "demo", "-p", "REPLICAS=3", "--instance", "web", "--namespace", "shop"], dir);
     assert!(

@@ -49,12 +49,38 @@ fn params_file(parameters: &[Parameter]) -> Result<serde_yaml::Value, String> {
     Ok(serde_yaml::Value::Mapping(file))
 }
 
-/// Checks the Instance's parameter values as KUDO's webhook did: every value declared, every
-/// required parameter without a default given, every enum respected.
+/// Checks parameter values strictly, as the CLI does before it writes them: every value
+/// declared, then [`check_declared`].
 pub fn check_parameters(parameters: &[Parameter], values: &BTreeMap<String, String>) -> Result<(), String> {
     if let Some(unknown) = values.keys().find(|name| !parameters.iter().any(|p| &&p.name == name)) {
-        return Err(format!("parameter {unknown:?} is not declared by the operator version"));
+        return Err(undeclared(unknown));
     }
+    check_declared(parameters, values)
+}
+
+pub fn undeclared(name: &str) -> String {
+    format!("parameter {name:?} is not declared by the operator version")
+}
+
+/// An undeclared parameter that `values` adds or changes against `previous`, which KUDO's
+/// webhook refused on update. On create (no `previous`) KUDO accepted undeclared parameters
+/// (its own e2e tests pass some), so none is refused then.
+pub fn undeclared_change(
+    parameters: &[Parameter],
+    previous: Option<&BTreeMap<String, String>>,
+    values: &BTreeMap<String, String>,
+) -> Option<String> {
+    let previous = previous?;
+    values
+        .iter()
+        .filter(|(name, _)| !parameters.iter().any(|p| &&p.name == name))
+        .find(|(name, value)| previous.get(*name) != Some(*value))
+        .map(|(name, _)| undeclared(name))
+}
+
+/// Checks the declared parameters' values as KUDO's webhook did: every required parameter
+/// without a default given, every enum and type respected.
+pub fn check_declared(parameters: &[Parameter], values: &BTreeMap<String, String>) -> Result<(), String> {
     for parameter in parameters {
         let value = values.get(&parameter.name);
         if parameter.required == Some(true) && parameter.default.is_none() && value.is_none() {
@@ -98,7 +124,7 @@ pub fn data(
     values: &BTreeMap<String, String>,
     pipes: BTreeMap<String, String>,
 ) -> Result<Dot, String> {
-    check_parameters(&operator_version.parameters, values)?;
+    check_declared(&operator_version.parameters, values)?;
     let params = kudo::params(&params_file(&operator_version.parameters)?, values)?;
     let meta = BTreeMap::from([
         ("Name".to_string(), scope.instance.to_string()),
@@ -228,10 +254,24 @@ mod tests {
     }
 
     #[test]
+    fn undeclared_parameters_are_refused_only_when_an_update_adds_or_changes_them() {
+        let declared = version().parameters;
+        let values = BTreeMap::from([("X".to_string(), "1".to_string())]);
+        assert_eq!(undeclared_change(&declared, None, &values), None, "accepted on create");
+        assert_eq!(undeclared_change(&declared, Some(&values), &values), None, "unchanged");
+        let changed = BTreeMap::from([("X".to_string(), "2".to_string())]);
+        assert_eq!(undeclared_change(&declared, Some(&values), &changed), Some(undeclared("X")));
+        assert_eq!(check_parameters(&declared, &values), Err(undeclared("X")), "the CLI stays strict");
+    }
+
+    #[test]
     fn bad_parameters_and_bad_templates_say_what_and_where() {
         let ov = version();
         let unknown = data(&ov, scope(), &BTreeMap::from([("X".into(), "1".into())]), BTreeMap::new());
-        assert_eq!(unknown.unwrap_err(), "parameter \"X\" is not declared by the operator version");
+        let dot = unknown.expect("an undeclared value is ignored, as KUDO ignored it");
+        let maestro_gotmpl::Value::Map(root) = &dot else { panic!("the dot is a map") };
+        let Some(maestro_gotmpl::Value::Map(params)) = root.get("Params") else { panic!("no .Params") };
+        assert!(!params.contains_key("X"), "only declared parameters reach .Params");
         let dot = data(&ov, scope(), &BTreeMap::new(), BTreeMap::new()).unwrap();
         let missing = render_objects(&ov, &["bad.yaml".into()], &dot).unwrap_err();
         assert!(missing.starts_with("error rendering template: render: template: bad.yaml:1:"), "{missing}");

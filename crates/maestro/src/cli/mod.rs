@@ -10,6 +10,7 @@ pub mod package_source;
 pub mod plugin;
 pub mod plugin_try;
 pub mod sim;
+pub mod test;
 
 use std::ffi::OsString;
 
@@ -103,6 +104,9 @@ pub enum Command {
     /// verbs (see docs/operators.md).
     #[command(subcommand)]
     Operator(operator::OperatorCmd),
+    /// Run kuttl test suites (numbered YAML steps and partial-object asserts) against a
+    /// simulated cluster with the universal operator, or any cluster (see docs/testing.md).
+    Test(test::TestArgs),
 }
 
 impl Cli {

@@ -16,7 +16,8 @@ use super::package_source::{SourceArgs, resolve};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum PackageCmd {
-    /// Write a new package (operator.yaml, params.yaml, a template) that verifies and renders.
+    /// Write a new package (operator.yaml, params.yaml, a template) that verifies and renders,
+    /// and a kuttl test case for it under tests/ that `maestro test tests` runs.
     New {
         name: String,
         /// Folder to create the package folder in.
@@ -423,6 +424,34 @@ spec:
           image: {{ .Params.IMAGE }}
 ";
 
+/// The new package's test case: install it into the case's namespace, then the plan and
+/// the Deployment must get there. Commands find the running `maestro` first on their PATH.
+const NEW_TEST_INSTALL: &str = "apiVersion: kuttl.dev/v1beta1
+kind: TestStep
+commands:
+  - command: maestro operator install ../../NAME --instance NAME -p REPLICAS=2
+    namespaced: true
+";
+
+const NEW_TEST_ASSERT: &str = "apiVersion: kudo.dev/v1beta1
+kind: Instance
+metadata:
+  name: NAME
+status:
+  planStatus:
+    deploy:
+      status: COMPLETE
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: NAME
+spec:
+  replicas: 2
+status:
+  readyReplicas: 2
+";
+
 fn new(name: &str, destination: &Path) -> anyhow::Result<()> {
     let valid = !name.is_empty()
         && name.len() <= 63
@@ -440,6 +469,16 @@ fn new(name: &str, destination: &Path) -> anyhow::Result<()> {
     std::fs::write(root.join("operator.yaml"), NEW_OPERATOR.replace("NAME", name))?;
     std::fs::write(root.join("params.yaml"), NEW_PARAMS)?;
     std::fs::write(root.join("templates/deployment.yaml"), NEW_DEPLOYMENT)?;
-    println!("{} (try: maestro package verify {0}; maestro package render {0})", root.display());
+    let case = destination.join("tests").join(format!("{name}-deploy"));
+    if !case.exists() {
+        std::fs::create_dir_all(&case).with_context(|| format!("creating {}", case.display()))?;
+        std::fs::write(case.join("00-install.yaml"), NEW_TEST_INSTALL.replace("NAME", name))?;
+        std::fs::write(case.join("00-assert.yaml"), NEW_TEST_ASSERT.replace("NAME", name))?;
+    }
+    println!(
+        "{} (try: maestro package verify {0}; maestro package render {0}; maestro test {})",
+        root.display(),
+        destination.join("tests").display()
+    );
     Ok(())
 }

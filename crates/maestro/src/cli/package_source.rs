@@ -2,7 +2,9 @@
 //! local folder or `.tgz`; an `http(s)://` URL of a `.tgz`; or a name looked up in a
 //! repository's `index.yaml` (`--repo URL`: newest version unless `--operator-version` /
 //! `--app-version` say otherwise), whose digest the download must match. A repository may also
-//! be a local folder holding `index.yaml` and the archives.
+//! be a local folder holding `index.yaml` and the archives, or a folder of package sources
+//! laid out as KUDO's kudobuilder/operators repository (`<name>/operator/`, or deeper for
+//! several versions): any folder there with an `operator.yaml` is a package.
 //!
 //! Downloads are bounded in time and size, as any outside input.
 
@@ -17,8 +19,9 @@ use maestro_package::{Limits, Package, read_path, read_tgz};
 #[derive(Debug, Default, Clone, clap::Args)]
 pub struct SourceArgs {
     /// A repository (a folder URL holding index.yaml, e.g. a hub's
-    /// .../api/maestro/v1/operator-repository, or a local folder) to look the package name up in.
-    #[arg(long, value_name = "URL")]
+    /// .../api/maestro/v1/operator-repository, or a local folder: with index.yaml and archives,
+    /// or of package sources as in kudobuilder/operators) to look the package name up in.
+    #[arg(long, value_name = "URL", env = "MAESTRO_OPERATOR_REPO")]
     pub repo: Option<String>,
     /// With --repo: this operator version rather than the newest.
     #[arg(long)]
@@ -42,6 +45,10 @@ pub async fn resolve(package: &str, source: &SourceArgs) -> anyhow::Result<Packa
     let Some(repo) = &source.repo else {
         bail!("{package}: no such file or folder (give --repo URL to look the name up in a repository)");
     };
+    let folder = Path::new(repo);
+    if folder.is_dir() && !folder.join("index.yaml").exists() {
+        return from_sources(folder, package, source);
+    }
     let entry = lookup(repo, package, source).await?;
     let url = entry.urls.first().with_context(|| format!("{package}: the index lists no URL"))?;
     let url = absolute(repo, url);
@@ -64,6 +71,51 @@ async fn lookup(repo: &str, name: &str, source: &SourceArgs) -> anyhow::Result<E
             && source.app_version.as_ref().is_none_or(|v| &e.app_version == v)
     };
     versions.iter().find(wanted).cloned().with_context(|| format!("{name}: no such version in {index_url}"))
+}
+
+/// How deep package sources may sit in a folder repository (`repository/cassandra/3.11/operator`).
+const SOURCE_DEPTH: usize = 5;
+
+/// The package `name` (newest unless versions are asked for) among the package sources under
+/// `repo`.
+fn from_sources(repo: &Path, name: &str, source: &SourceArgs) -> anyhow::Result<Package> {
+    let mut found: Vec<(semver::Version, std::path::PathBuf)> = Vec::new();
+    let mut pending = vec![(repo.to_path_buf(), 0usize)];
+    while let Some((dir, depth)) = pending.pop() {
+        if let Some(file) = operator_file(&dir) {
+            let wanted = file.name == name
+                && source.operator_version.as_ref().is_none_or(|v| &file.operator_version == v)
+                && source.app_version.as_ref().is_none_or(|v| &file.app_version == v);
+            if wanted {
+                let version = semver::Version::parse(file.operator_version.trim_start_matches('v'))
+                    .unwrap_or(semver::Version::new(0, 0, 0));
+                found.push((version, dir.clone()));
+            }
+            continue;
+        }
+        if depth >= SOURCE_DEPTH {
+            continue;
+        }
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for entry in entries.filter_map(Result::ok) {
+            let path = entry.path();
+            let hidden = entry.file_name().to_string_lossy().starts_with('.');
+            if path.is_dir() && !hidden {
+                pending.push((path, depth + 1));
+            }
+        }
+    }
+    found.sort();
+    let Some((_, dir)) = found.pop() else {
+        bail!("{name}: no package of that name (and version) under {}", repo.display());
+    };
+    read_path(&dir, &Limits::default()).with_context(|| format!("reading the package {}", dir.display()))
+}
+
+/// The name and versions of the package in `dir`, if `dir` holds one.
+fn operator_file(dir: &Path) -> Option<maestro_package::types::OperatorFile> {
+    let text = std::fs::read_to_string(dir.join("operator.yaml")).ok()?;
+    serde_yaml::from_str(&text).ok()
 }
 
 /// A URL from an index, which may be relative to the repository.

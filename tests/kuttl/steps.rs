@@ -1,0 +1,108 @@
+//! Steps as kuttl runs them (SPEC.md §6.2): commands with `$NAMESPACE` and `$KUBECONFIG`
+//! (kubectl as the client), deletes waited for, TestAssert timeouts, cases in parallel each in
+//! a namespace of its own that is gone afterwards, and a failing case's report.
+
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use kube::api::Api;
+
+use super::{Bench, case, config_map, quick};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_see_the_namespace_and_kubeconfig_and_a_failing_one_stops_the_case() {
+    let b = Bench::start().await;
+    // An unnumbered file is not a step: the command applies it with kubectl.
+    b.file("kubectl", "made-by-kubectl.yaml", &config_map("from-kubectl", "", "by: kubectl"));
+    let step = "apiVersion: kuttl.dev/v1beta1\nkind: TestStep\ncommands:\n  - command: kubectl apply --validate=false -n $NAMESPACE -f made-by-kubectl.yaml\n  - script: test -s \"$KUBECONFIG\" && test -n \"$NAMESPACE\"\n";
+    b.file("kubectl", "00-apply.yaml", step);
+    b.file("kubectl", "00-assert.yaml", &config_map("from-kubectl", "", "by: kubectl"));
+    let failing = "apiVersion: kudo.dev/v1alpha1\nkind: TestStep\ncommands:\n  - script: echo nope >&2; exit 4\n";
+    b.file("failing", "00-run.yaml", failing);
+    b.file("failing", "01-never.yaml", &config_map("never", "", "a: b"));
+    let ignored =
+        "apiVersion: kuttl.dev/v1beta1\nkind: TestStep\ncommands:\n  - script: exit 1\n    ignoreFailure: true\n";
+    b.file("ignored", "00-run.yaml", ignored);
+    let report = b.run(quick(20)).await;
+    assert!(case(&report, "kubectl").failure.is_none(), "{}", report.text());
+    let failing = case(&report, "failing");
+    let failure = failing.failure.as_deref().unwrap_or_default();
+    assert!(failure.starts_with("step 00-run: command \"exit") || failure.contains("exit status 4"), "{failure}");
+    assert!(failure.contains("nope"), "the command's output: {failure}");
+    assert_eq!(failing.steps.len(), 1, "no step after the failed one");
+    assert!(case(&report, "ignored").failure.is_none(), "{}", report.text());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deletes_by_name_and_by_labels_are_waited_for() {
+    let b = Bench::start().await;
+    let objects =
+        [config_map("one", "", "a: b"), config_map("two", "group: g", "a: b"), config_map("three", "group: g", "a: b")];
+    b.file("delete", "00-install.yaml", &objects.join("---\n"));
+    let delete = "apiVersion: kuttl.dev/v1beta1\nkind: TestStep\ndelete:\n  - {apiVersion: v1, kind: ConfigMap, name: one}\n  - apiVersion: v1\n    kind: ConfigMap\n    labels: {group: g}\n";
+    b.file("delete", "01-delete.yaml", delete);
+    // Gone, as an errors file sees it: nothing named one, nothing labelled g.
+    let gone = [
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: one\n",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  labels: {group: g}\n",
+    ];
+    b.file("delete", "01-errors.yaml", &gone.join("---\n"));
+    let report = b.run(quick(20)).await;
+    let delete = case(&report, "delete");
+    assert!(delete.failure.is_none(), "{}", report.text());
+    assert!(delete.steps[1].log.iter().any(|l| l.contains("deleted ConfigMap one")), "{:?}", delete.steps[1].log);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_test_assert_timeout_bounds_its_step_and_the_failure_says_what_was_unmet() {
+    let b = Bench::start().await;
+    b.file("slow", "00-install.yaml", &config_map("cm", "", "a: b"));
+    let assert =
+        format!("apiVersion: kuttl.dev/v1beta1\nkind: TestAssert\ntimeout: 1\n---\n{}", config_map("cm", "", "a: c"));
+    b.file("slow", "00-assert.yaml", &assert);
+    let report = b.run(quick(120)).await;
+    let slow = case(&report, "slow");
+    let failure = slow.steps[0].failure.as_deref().unwrap_or_default();
+    assert!(failure.starts_with("not met within 1s"), "the step's own timeout, not the suite's: {failure}");
+    assert!(failure.contains("data.a: expected \"c\", got \"b\""), "{failure}");
+    assert!(slow.steps[0].collected.iter().any(|c| c.starts_with("events of")), "{:?}", slow.steps[0].collected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_cases_get_namespaces_of_their_own_which_are_deleted_after() {
+    let b = Bench::start().await;
+    for name in ["p1", "p2", "p3"] {
+        b.file(name, "00-install.yaml", &config_map("same-name", "", &format!("case: {name}")));
+        b.file(name, "00-assert.yaml", &config_map("same-name", "", &format!("case: {name}")));
+    }
+    let report = b.run(quick(20)).await;
+    assert!(report.passed(), "{}", report.text());
+    let mut namespaces: Vec<&str> = report.cases.iter().map(|c| c.namespace.as_str()).collect();
+    namespaces.sort();
+    namespaces.dedup();
+    assert_eq!(namespaces.len(), 3, "one namespace per case: {namespaces:?}");
+    let client = b.client();
+    for namespace in namespaces {
+        assert!(namespace.starts_with("kuttl-test-"), "{namespace}");
+        let left = Api::<Namespace>::all(client.clone()).get_opt(namespace).await.unwrap_or_else(|e| panic!("{e}"));
+        let gone = left.is_none_or(|n| n.metadata.deletion_timestamp.is_some());
+        assert!(gone, "namespace {namespace} is deleted after its case");
+        let maps = Api::<ConfigMap>::namespaced(client.clone(), namespace).get_opt("same-name").await;
+        assert!(maps.ok().flatten().is_none_or(|m| m.metadata.deletion_timestamp.is_some()));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_case_is_reported_in_text_and_junit_with_the_differing_field() {
+    let b = Bench::start().await;
+    b.file("good", "00-install.yaml", &config_map("cm", "", "a: b"));
+    b.file("bad", "00-install.yaml", &config_map("cm", "", "a: b"));
+    b.file("bad", "01-assert.yaml", &config_map("cm", "", "a: z"));
+    let report = b.run(quick(1)).await;
+    assert!(!report.passed());
+    let text = report.text();
+    assert!(text.contains("--- FAIL: tests/bad") && text.contains("--- PASS: tests/good"), "{text}");
+    assert!(text.contains("step 01-assert failed"), "{text}");
+    let junit = report.junit();
+    assert!(junit.contains("<testsuite name=\"tests\" tests=\"2\" failures=\"1\""), "{junit}");
+    assert!(junit.contains("<failure message=\"step 01-assert: not met within 1s:\""), "{junit}");
+    assert!(junit.contains("data.a: expected &quot;z&quot;, got &quot;b&quot;"), "{junit}");
+}
