@@ -106,3 +106,42 @@ async fn a_failing_case_is_reported_in_text_and_junit_with_the_differing_field()
     assert!(junit.contains("<failure message=\"step 01-assert: not met within 1s:\""), "{junit}");
     assert!(junit.contains("data.a: expected &quot;z&quot;, got &quot;b&quot;"), "{junit}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_suite_sets_up_crds_manifests_and_background_commands_and_asserts_run_commands() {
+    let b = Bench::start().await;
+    let crd = "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: widgets.example.com\nspec:\n  group: example.com\n  scope: Namespaced\n  names: {plural: widgets, singular: widget, kind: Widget}\n  versions:\n  - name: v1\n    served: true\n    storage: true\n    schema:\n      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}\n";
+    let root = b.dir.path();
+    std::fs::create_dir_all(root.join("crds")).unwrap();
+    std::fs::write(root.join("crds/widget.yaml"), crd).unwrap();
+    std::fs::create_dir_all(root.join("manifests")).unwrap();
+    std::fs::write(root.join("manifests/shared.yaml"), config_map("shared", "", "from: manifests")).unwrap();
+    // The CRD is served before any case runs: a case applies a Widget at once.
+    b.file(
+        "widget",
+        "00-install.yaml",
+        "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\nspec: {size: 3}\n",
+    );
+    let assert = "apiVersion: kuttl.dev/v1beta1\nkind: TestAssert\ncommands:\n  - script: test -f \"$MARK\"\ncollectors:\n  - command: echo collected-output\n---\napiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\nspec: {size: 3}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: shared\n  namespace: default\ndata: {from: manifests}\n";
+    b.file("widget", "00-assert.yaml", &assert.replace("$MARK", &root.join("background-ran").display().to_string()));
+    // An assert command that never succeeds fails the step, and the collector's output is shown.
+    b.file("never", "00-assert.yaml", "apiVersion: kuttl.dev/v1beta1\nkind: TestAssert\ntimeout: 1\ncommands:\n  - script: exit 1\ncollectors:\n  - command: echo collected-output\n");
+    let suite = maestro_kuttl::model::Suite {
+        crd_dir: Some("crds".into()),
+        manifest_dirs: vec!["manifests".into()],
+        commands: vec![maestro_kuttl::model::Command {
+            script: format!("touch {}; sleep 60", root.join("background-ran").display()),
+            background: true,
+            ..Default::default()
+        }],
+        timeout: Some(20),
+        ..Default::default()
+    };
+    let report = b.run(suite).await;
+    assert!(report.setup.iter().any(|l| l.contains("1 CRDs from crds established")), "{:?}", report.setup);
+    assert!(report.setup.iter().any(|l| l.contains("1 objects applied from manifests")), "{:?}", report.setup);
+    assert!(case(&report, "widget").failure.is_none(), "{}", report.text());
+    let never = &case(&report, "never").steps[0];
+    assert!(never.failure.as_deref().unwrap_or_default().contains("assert command \"exit 1\""), "{never:?}");
+    assert!(never.collected.iter().any(|c| c.contains("collected-output")), "{:?}", never.collected);
+}

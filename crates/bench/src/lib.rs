@@ -11,6 +11,7 @@
 
 pub mod agent;
 mod creates;
+pub mod kuttl;
 mod lists;
 pub mod operator;
 mod payloads;
@@ -137,6 +138,8 @@ pub enum BenchTarget {
     /// The universal operator: step-to-step latency, a zookeeper deploy, a fleet of Instances
     /// and the engine's memory, on a simulated cluster.
     Operator(crate::operator::OperatorBenchArgs),
+    /// `maestro test`: KUDO's zookeeper upgrade test beside the sum of its steps' minimal times.
+    Kuttl(crate::kuttl::KuttlBenchArgs),
 }
 
 impl BenchArgs {
@@ -205,6 +208,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         Some(BenchTarget::Agent(agent)) => return crate::agent::run(agent).await,
         Some(BenchTarget::Templates(templates)) => return crate::templates::run(templates),
         Some(BenchTarget::Operator(operator)) => return interruptible(crate::operator::run(operator)).await,
+        Some(BenchTarget::Kuttl(kuttl)) => return interruptible(crate::kuttl::run(kuttl)).await,
         None => {}
     }
     args.check()?;

@@ -50,7 +50,7 @@ pub struct OperatorBenchArgs {
     pub timeout: Duration,
 }
 
-fn kudo(kind: &str, plural: &str) -> ApiResource {
+pub(crate) fn kudo(kind: &str, plural: &str) -> ApiResource {
     ApiResource {
         group: "kudo.dev".into(),
         version: "v1beta1".into(),
@@ -60,13 +60,13 @@ fn kudo(kind: &str, plural: &str) -> ApiResource {
     }
 }
 
-fn core(kind: &str, plural: &str, group: &str, version: &str) -> ApiResource {
+pub(crate) fn core(kind: &str, plural: &str, group: &str, version: &str) -> ApiResource {
     let api_version = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
     ApiResource { group: group.into(), version: version.into(), api_version, kind: kind.into(), plural: plural.into() }
 }
 
 /// The engine as a child process, killed when dropped.
-struct Engine(Child);
+pub(crate) struct Engine(pub(crate) Child);
 
 impl Drop for Engine {
     fn drop(&mut self) {
@@ -75,7 +75,7 @@ impl Drop for Engine {
     }
 }
 
-fn spawn_engine(kubeconfig: &Path, log: &Path) -> anyhow::Result<Engine> {
+pub(crate) fn spawn_engine(kubeconfig: &Path, log: &Path) -> anyhow::Result<Engine> {
     let exe = std::env::current_exe().context("locating this binary")?;
     let log = std::fs::File::create(log)?;
     let child = Command::new(exe)
@@ -136,7 +136,7 @@ pub async fn run(args: OperatorBenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn wait_for_crds(client: &kube::Client, timeout: Duration) -> anyhow::Result<()> {
+pub(crate) async fn wait_for_crds(client: &kube::Client, timeout: Duration) -> anyhow::Result<()> {
     let api: Api<DynamicObject> = Api::all_with(client.clone(), &kudo("Instance", "instances"));
     let deadline = Instant::now() + timeout;
     while api.list(&Default::default()).await.is_err() {
@@ -148,14 +148,14 @@ async fn wait_for_crds(client: &kube::Client, timeout: Duration) -> anyhow::Resu
     Ok(())
 }
 
-async fn namespace(client: &kube::Client, name: &str) -> anyhow::Result<()> {
+pub(crate) async fn namespace(client: &kube::Client, name: &str) -> anyhow::Result<()> {
     let api: Api<DynamicObject> = Api::all_with(client.clone(), &core("Namespace", "namespaces", "", "v1"));
     let object = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
     api.patch(name, &PatchParams::apply("bench"), &Patch::Apply(&object)).await?;
     Ok(())
 }
 
-async fn install(client: &kube::Client, package: &Package, ns: &str) -> anyhow::Result<String> {
+pub(crate) async fn install(client: &kube::Client, package: &Package, ns: &str) -> anyhow::Result<String> {
     namespace(client, ns).await?;
     let (operator, version) = package.resources(ns);
     for (object, plural) in
