@@ -145,3 +145,43 @@ async fn the_suite_sets_up_crds_manifests_and_background_commands_and_asserts_ru
     assert!(never.failure.as_deref().unwrap_or_default().contains("assert command \"exit 1\""), "{never:?}");
     assert!(never.collected.iter().any(|c| c.contains("collected-output")), "{:?}", never.collected);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_suite_namespace_is_shared_and_skip_delete_keeps_what_the_cases_made() {
+    let b = Bench::start().await;
+    b.file("first", "00-install.yaml", &config_map("from-first", "", "a: b"));
+    b.file("second", "00-install.yaml", &config_map("from-second", "", "a: b"));
+    let suite = maestro_kuttl::model::Suite {
+        namespace: Some("shared-tests".into()),
+        skip_delete: true,
+        timeout: Some(20),
+        ..Default::default()
+    };
+    let report = b.run(suite).await;
+    assert!(report.passed(), "{}", report.text());
+    assert!(report.cases.iter().all(|c| c.namespace == "shared-tests"), "{}", report.text());
+    let maps = Api::<ConfigMap>::namespaced(b.client(), "shared-tests");
+    for name in ["from-first", "from-second"] {
+        let kept = maps.get_opt(name).await.unwrap_or_else(|e| panic!("{e}"));
+        assert!(kept.is_some_and(|m| m.metadata.deletion_timestamp.is_none()), "{name} is kept");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_namespace_outlives_each_case_and_goes_with_the_suite() {
+    let b = Bench::start().await;
+    b.file("fast", "00-install.yaml", &config_map("fast", "", "a: b"));
+    // The slow case still needs its object after the fast case has ended.
+    b.file("slow", "00-install.yaml", &config_map("slow", "", "a: b"));
+    b.file("slow", "01-wait.yaml", "apiVersion: kuttl.dev/v1beta1\nkind: TestStep\ncommands:\n  - script: sleep 1\n");
+    b.file("slow", "01-assert.yaml", &config_map("slow", "", "a: b"));
+    let suite = maestro_kuttl::model::Suite {
+        namespace: Some("shared-then-gone".into()),
+        timeout: Some(5),
+        ..Default::default()
+    };
+    let report = b.run(suite).await;
+    assert!(report.passed(), "{}", report.text());
+    let left = Api::<Namespace>::all(b.client()).get_opt("shared-then-gone").await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(left.is_none_or(|n| n.metadata.deletion_timestamp.is_some()), "the suite made it, the suite deletes it");
+}

@@ -82,6 +82,17 @@ pub async fn run(cluster: &Cluster, suite: &Suite, base: &Path, dirs: Vec<TestDi
             return report;
         }
     };
+    let shared = match &suite.namespace {
+        Some(namespace) => match shared_namespace(cluster, namespace).await {
+            Ok(made) => made,
+            Err(failure) => {
+                report.setup_failure = Some(failure);
+                report.duration = started.elapsed();
+                return report;
+            }
+        },
+        None => None,
+    };
     let parallel = options.parallel.or(suite.parallel).unwrap_or(DEFAULT_PARALLEL).max(1);
     let cases = dirs.into_iter().flat_map(|dir| dir.cases.into_iter().map(move |case| (dir.label.clone(), case)));
     let settings = &settings;
@@ -92,9 +103,23 @@ pub async fn run(cluster: &Cluster, suite: &Suite, base: &Path, dirs: Vec<TestDi
         .await;
     cases.sort_by(|a, b| (&a.test_dir, &a.name).cmp(&(&b.test_dir, &b.name)));
     report.cases = cases;
+    if let (Some(namespace), false) = (shared, settings.skip_delete) {
+        clean_up(cluster, "", &[namespace]).await;
+    }
     drop(background);
     report.duration = started.elapsed();
     report
+}
+
+/// The suite's shared namespace, made before its cases; returned when this run made it (and
+/// so deletes it at the end).
+async fn shared_namespace(cluster: &Cluster, namespace: &str) -> Result<Option<Value>, String> {
+    let object = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}});
+    match cluster.apply(&object, "").await {
+        Ok((_, true)) => Ok(Some(object)),
+        Ok((_, false)) => Ok(None),
+        Err(e) => Err(format!("creating the suite's namespace {namespace}: {e}")),
+    }
 }
 
 /// The suite's CRDs (waited for until established), manifests and commands; background
@@ -200,9 +225,10 @@ async fn run_case(settings: &Settings<'_>, shared: Option<&str>, test_dir: Strin
         CaseReport { test_dir, name: case.name.clone(), namespace: namespace.clone(), ..CaseReport::default() };
     let mut created: Vec<Value> = Vec::new();
     let namespace_object = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}});
+    // A suite's shared namespace outlives each case: the suite deletes it at its end.
     match settings.cluster.apply(&namespace_object, "").await {
-        Ok((_, true)) => created.push(namespace_object),
-        Ok((_, false)) => {}
+        Ok((_, true)) if shared.is_none() => created.push(namespace_object),
+        Ok(_) => {}
         Err(e) => report.failure = Some(format!("creating namespace {namespace}: {e}")),
     }
     if report.failure.is_none() {

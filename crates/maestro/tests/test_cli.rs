@@ -125,3 +125,20 @@ async fn bad_input_is_refused_naming_the_flag_or_file() {
         text(&output)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_suite_file_names_its_folders_and_its_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let suite = "apiVersion: kuttl.dev/v1beta1\nkind: TestSuite\ntestDirs: [./cases]\nreportFormat: XML\nreportName: nightly\nartifactsDir: ./artifacts\ntimeout: 20\n";
+    std::fs::create_dir_all(dir.path().join("suite/cases/one")).unwrap();
+    std::fs::write(dir.path().join("suite/kuttl-test.yaml"), suite).unwrap();
+    let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\ndata: {a: b}\n";
+    std::fs::write(dir.path().join("suite/cases/one/00-install.yaml"), cm).unwrap();
+    std::fs::write(dir.path().join("suite/cases/one/00-assert.yaml"), cm).unwrap();
+    // Run from elsewhere: the suite's paths start at its own folder.
+    let output = maestro(dir.path(), &["test", "--config", "suite/kuttl-test.yaml"]).await;
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(text(&output).contains("--- PASS: ./cases/one"), "{}", text(&output));
+    let junit = std::fs::read_to_string(dir.path().join("suite/artifacts/nightly.xml")).expect("the suite's report");
+    assert!(junit.contains("<testcase classname=\"./cases\" name=\"one\""), "{junit}");
+}
