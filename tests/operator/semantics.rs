@@ -48,7 +48,22 @@ tasks:
   - name: failing
     kind: Apply
     spec: {{resources: [failing.yaml]}}
+  - name: waits
+    kind: Dummy
+    spec: {{done: false}}
 plans:
+  stuck:
+    strategy: serial
+    phases:
+      - name: p
+        strategy: serial
+        steps:
+          - name: first
+            tasks: [config]
+          - name: forever
+            tasks: [waits]
+          - name: after
+            tasks: [upgraded]
   deploy:
     strategy: serial
     phases:
@@ -283,4 +298,48 @@ async fn a_job_that_fails_for_good_ends_its_plan_and_later_steps_never_run() {
     assert!(events.iter().any(|(reason, m)| reason == "FailedTerminalState" && m.contains("failing")), "{events:?}");
     let ready = condition(&cluster.instance("default", "p").await, "Ready").unwrap();
     assert_eq!(ready["reason"], "PlanInFatalError");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abandoning_a_stuck_plan_ends_it_where_it_stands_and_frees_the_instance() {
+    use maestro::cli::operator::cluster::ClusterArgs;
+    use maestro::cli::operator::install::{AbandonArgs, WaitArgs, abandon};
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = Cluster::start(Duration::from_millis(50)).await;
+    cluster.install(&probe(dir.path(), "1.0.0", false), "default", Some(("p", &[]))).await;
+    cluster.wait_plan("default", "p", "deploy", "COMPLETE").await;
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(&kubeconfig, cluster.sim.kubeconfig()).unwrap();
+    let args = AbandonArgs {
+        instance: "p".into(),
+        wait: WaitArgs { wait: true, wait_time: 60 },
+        cluster: ClusterArgs { kubeconfig: Some(kubeconfig), namespace: "default".into() },
+    };
+    let idle = abandon(&args).await.unwrap_err().to_string();
+    assert!(idle.contains("no plan is running on default/p"), "{idle}");
+
+    cluster.patch_spec("default", "p", json!({"planExecution": {"planName": "stuck", "uid": "u-stuck"}})).await;
+    eventually("the stuck step running", || async {
+        let plan = cluster.instance("default", "p").await.status?.plan_status.get("stuck").cloned()?;
+        (tree(&plan) == ["p=IN_PROGRESS", "p.first=COMPLETE", "p.forever=IN_PROGRESS", "p.after=PENDING"]).then_some(())
+    })
+    .await;
+    abandon(&args).await.unwrap();
+    let plan = cluster.instance("default", "p").await.status.unwrap().plan_status["stuck"].clone();
+    assert_eq!(tree(&plan), ["p=FATAL_ERROR", "p.first=COMPLETE", "p.forever=FATAL_ERROR", "p.after=PENDING"]);
+    assert!(plan.phases[0].steps[1].message.starts_with("abandoned"), "{}", plan.phases[0].steps[1].message);
+    assert!(cluster.object("v1", "ConfigMap", "default", "p-upgraded").await.is_none(), "later steps never ran");
+    let events = cluster.events_once("default", "p", "PlanAbandoned").await;
+    assert!(events.iter().any(|(reason, _)| reason == "FailedTerminalState"), "{events:?}");
+    let freed = eventually("planExecution cleared", || async {
+        let instance = cluster.instance("default", "p").await;
+        instance.spec.plan_execution.plan_name.is_empty().then_some(instance)
+    })
+    .await;
+    assert!(freed.spec.plan_execution.status.is_empty());
+
+    // The Instance takes plans again.
+    cluster.patch_spec("default", "p", json!({"planExecution": {"planName": "deploy", "uid": "u-again"}})).await;
+    let again = cluster.wait_plan("default", "p", "deploy", "COMPLETE").await;
+    assert_eq!(again.uid, "u-again");
 }

@@ -25,7 +25,7 @@ use maestro_operator::health::{Health, health};
 use maestro_operator::pass::{self, COMPLETE, FATAL_ERROR, NEVER_RUN, PENDING};
 use maestro_operator::render;
 use maestro_operator::select::{self, Request, SNAPSHOT_ANNOTATION, Selection, Snapshot};
-use maestro_package::crd::{InstanceStatus, OperatorVersion};
+use maestro_package::crd::{InstanceStatus, OperatorVersion, PlanStatus};
 use serde_json::{Value, json};
 use tracing::Instrument;
 
@@ -461,6 +461,9 @@ impl Reconcile<'_> {
         let Some(mut plan_status) = status.plan_status.get(&plan_name).cloned() else {
             return (Action::await_change(), None);
         };
+        if execution.status == FATAL_ERROR {
+            return self.abandon(status, plan_name, plan_status).await;
+        }
         let before = plan_status.clone();
         let mut runner = Runner {
             cluster: &self.context.cluster,
@@ -486,6 +489,26 @@ impl Reconcile<'_> {
         }
         let wait = if transient || unwatched { self.context.poll } else { self.context.resync };
         (Action::requeue(wait), None)
+    }
+
+    /// A running plan whose `spec.planExecution.status` someone set to `FATAL_ERROR` (`maestro
+    /// operator plan abandon`, or KUDO's hand edit) ends there: what started and did not
+    /// complete becomes `FATAL_ERROR`, nothing in the cluster is touched, and a later change
+    /// or trigger can start a plan again.
+    async fn abandon(
+        &mut self,
+        status: &mut InstanceStatus,
+        plan_name: String,
+        mut plan_status: PlanStatus,
+    ) -> (Action, Option<(String, String)>) {
+        let message = "abandoned: spec.planExecution.status was set to FATAL_ERROR";
+        pass::abandon(&mut plan_status, message);
+        plan_status.last_updated_timestamp = Some(now());
+        status.plan_status.insert(plan_name.clone(), plan_status);
+        tracing::info!(plan = %plan_name, "plan abandoned");
+        let said = format!("plan {plan_name} abandoned; its unfinished steps are FATAL_ERROR");
+        instance::event(self.client(), &self.live, true, "PlanAbandoned", &said).await;
+        (Action::await_change(), Some((plan_name, FATAL_ERROR.into())))
     }
 
     /// Step 5: a terminal plan leaves `spec.planExecution`, with an event.

@@ -119,6 +119,26 @@ pub fn ensure_statuses(statuses: &mut BTreeMap<String, PlanStatus>, plans: &BTre
     }
 }
 
+/// Ends a running plan by hand, the way out of a step stuck in transient errors (kudo#1764,
+/// where users hand-set `spec.planExecution.status` to `FATAL_ERROR`): the plan, and every
+/// phase and step that started and has not completed, become `FATAL_ERROR` with `message`.
+/// Completed and never-started ones stay as they are, and nothing in the cluster is touched.
+pub fn abandon(status: &mut PlanStatus, message: &str) {
+    status.status = FATAL_ERROR.into();
+    status.message = message.to_string();
+    let started = |s: &str| matches!(s, IN_PROGRESS | ERROR);
+    for phase in &mut status.phases {
+        for step in phase.steps.iter_mut().filter(|s| started(&s.status)) {
+            step.status = FATAL_ERROR.into();
+            step.message = message.to_string();
+        }
+        if started(&phase.status) {
+            phase.status = FATAL_ERROR.into();
+            phase.message = message.to_string();
+        }
+    }
+}
+
 /// What runs the tasks a pass visits. Async because the controller's tasks call the API
 /// server; the pass itself decides nothing from time or I/O.
 pub trait Tasks {
@@ -346,5 +366,24 @@ mod tests {
         assert_eq!(visited, BTreeSet::from(["ta".to_string(), "tb".to_string()]));
         assert_eq!(status.phases[0].status, COMPLETE);
         assert_eq!(status.phases[1].status, IN_PROGRESS);
+    }
+
+    #[test]
+    fn abandoning_ends_what_started_and_leaves_the_rest() {
+        let plan: Plan = serde_yaml::from_str(
+            "strategy: serial\nphases:\n- name: a\n  strategy: serial\n  steps:\n  - {name: one, tasks: [t]}\n  - {name: two, tasks: [t]}\n  - {name: three, tasks: [t]}\n",
+        )
+        .unwrap();
+        let mut status = fresh_status("deploy", &plan, "u1");
+        status.status = IN_PROGRESS.into();
+        status.phases[0].status = IN_PROGRESS.into();
+        status.phases[0].steps[0].status = COMPLETE.into();
+        status.phases[0].steps[1].status = ERROR.into();
+        abandon(&mut status, "abandoned");
+        assert_eq!(status.status, FATAL_ERROR);
+        let steps: Vec<(&str, &str)> =
+            status.phases[0].steps.iter().map(|s| (s.status.as_str(), s.message.as_str())).collect();
+        assert_eq!(steps, [(COMPLETE, ""), (FATAL_ERROR, "abandoned"), (PENDING, "")]);
+        assert_eq!(status.phases[0].status, FATAL_ERROR);
     }
 }

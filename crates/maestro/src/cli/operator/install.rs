@@ -110,6 +110,16 @@ pub struct TriggerArgs {
     pub cluster: ClusterArgs,
 }
 
+#[derive(Debug, clap::Args)]
+pub struct AbandonArgs {
+    #[arg(long)]
+    pub instance: String,
+    #[command(flatten)]
+    pub wait: WaitArgs,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}
+
 fn relative_path(location: &str) -> bool {
     location.starts_with("./") || location.starts_with("../") || location.starts_with('/')
 }
@@ -326,6 +336,38 @@ pub async fn trigger(args: &TriggerArgs) -> anyhow::Result<()> {
         .await?;
         let (_, instance) = cluster::instance(&client, namespace, &args.instance).await?;
         report(&instance, Some(&args.name))?;
+    }
+    Ok(())
+}
+
+/// Sets the running plan's `spec.planExecution.status` to FATAL_ERROR (KUDO's hand edit for a
+/// stuck plan, kudo#1764); the engine then ends the plan there.
+pub async fn abandon(args: &AbandonArgs) -> anyhow::Result<()> {
+    let client = args.cluster.client().await?;
+    let namespace = &args.cluster.namespace;
+    let (_, instance) = cluster::instance(&client, namespace, &args.instance).await?;
+    let execution = instance.spec.plan_execution.clone();
+    if execution.plan_name.is_empty() {
+        bail!("no plan is running on {namespace}/{}: nothing to abandon", args.instance);
+    }
+    let patch = json!({"spec": {"planExecution": {"status": pass::FATAL_ERROR}}});
+    patch_instance(&client, namespace, &args.instance, &patch).await?;
+    println!("plan {} of {namespace}/{} is being abandoned", execution.plan_name, args.instance);
+    if args.wait.wait {
+        let (plan, uid) = (execution.plan_name.clone(), execution.uid.clone());
+        cluster::wait_for(&client, namespace, &args.instance, args.wait.limit(), move |i| {
+            i.is_none_or(|i| {
+                i.status
+                    .as_ref()
+                    .and_then(|s| s.plan_status.get(&plan))
+                    .is_some_and(|p| p.uid == uid && pass::is_terminal(&p.status))
+            })
+        })
+        .await?;
+        let (_, instance) = cluster::instance(&client, namespace, &args.instance).await?;
+        let state = instance.status.as_ref().and_then(|s| s.plan_status.get(&execution.plan_name));
+        let state = state.map_or("gone", |p| p.status.as_str());
+        println!("plan {} of {namespace}/{} is {state}", execution.plan_name, args.instance);
     }
     Ok(())
 }

@@ -42,6 +42,9 @@ pub enum PlanCmd {
     History(HistoryArgs),
     /// Run a plan by name.
     Trigger(install::TriggerArgs),
+    /// End the running plan as FATAL_ERROR where it stands (a step stuck in transient errors);
+    /// nothing in the cluster is touched, and a later change or trigger can run again.
+    Abandon(install::AbandonArgs),
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -93,6 +96,7 @@ pub async fn run(cmd: OperatorCmd) -> anyhow::Result<()> {
         OperatorCmd::Plan(PlanCmd::Status(args)) => status(&args).await,
         OperatorCmd::Plan(PlanCmd::History(args)) => history(&args).await,
         OperatorCmd::Plan(PlanCmd::Trigger(args)) => install::trigger(&args).await,
+        OperatorCmd::Plan(PlanCmd::Abandon(args)) => install::abandon(&args).await,
         OperatorCmd::Get(GetCmd::Instances(args)) => list(&args).await,
     }
 }
