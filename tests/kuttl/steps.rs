@@ -125,7 +125,12 @@ async fn the_suite_sets_up_crds_manifests_and_background_commands_and_asserts_ru
     let assert = "apiVersion: kuttl.dev/v1beta1\nkind: TestAssert\ncommands:\n  - script: test -f \"$MARK\"\ncollectors:\n  - command: echo collected-output\n---\napiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\nspec: {size: 3}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: shared\n  namespace: default\ndata: {from: manifests}\n";
     b.file("widget", "00-assert.yaml", &assert.replace("$MARK", &root.join("background-ran").display().to_string()));
     // An assert command that never succeeds fails the step, and the collector's output is shown.
-    b.file("never", "00-assert.yaml", "apiVersion: kuttl.dev/v1beta1\nkind: TestAssert\ntimeout: 1\ncommands:\n  - script: exit 1\ncollectors:\n  - command: echo collected-output\n");
+    let count = root.join("assert-runs");
+    let never = format!(
+        "apiVersion: kuttl.dev/v1beta1\nkind: TestAssert\ntimeout: 1\ncommands:\n  - script: echo run >> {}; exit 1\ncollectors:\n  - command: echo collected-output\n",
+        count.display()
+    );
+    b.file("never", "00-assert.yaml", &never);
     let suite = maestro_kuttl::model::Suite {
         crd_dir: Some("crds".into()),
         manifest_dirs: vec!["manifests".into()],
@@ -142,7 +147,10 @@ async fn the_suite_sets_up_crds_manifests_and_background_commands_and_asserts_ru
     assert!(report.setup.iter().any(|l| l.contains("1 objects applied from manifests")), "{:?}", report.setup);
     assert!(case(&report, "widget").failure.is_none(), "{}", report.text());
     let never = &case(&report, "never").steps[0];
-    assert!(never.failure.as_deref().unwrap_or_default().contains("assert command \"exit 1\""), "{never:?}");
+    assert!(never.failure.as_deref().unwrap_or_default().contains("exit status 1"), "{never:?}");
+    // Nothing to watch: the command is looked at again once a second, not in a tight loop.
+    let runs = std::fs::read_to_string(&count).unwrap_or_default().lines().count();
+    assert!((1..=3).contains(&runs), "the assert command ran {runs} times in one second");
     assert!(never.collected.iter().any(|c| c.contains("collected-output")), "{:?}", never.collected);
 }
 

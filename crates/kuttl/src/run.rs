@@ -195,7 +195,7 @@ async fn established(settings: &Settings<'_>, name: &str) -> Result<(), String> 
             return Ok(());
         }
         tokio::select! {
-            _ = wake.recv() => {}
+            Some(()) = wake.recv() => {}
             _ = tokio::time::sleep_until(deadline.into()) => {
                 return Err(format!("CRD {name} was not established within {:?}", settings.timeout));
             }
@@ -392,8 +392,10 @@ async fn settle(
             Err(error) => error.to_string(),
         };
         let pause = if polling { RECHECK } else { Duration::MAX };
+        // With nothing to watch the channel is closed at once: the pattern then disables that
+        // branch, so the loop waits for the next recheck instead of spinning.
         tokio::select! {
-            _ = wake.recv() => {}
+            Some(()) = wake.recv() => {}
             _ = tokio::time::sleep(pause.min(deadline.saturating_duration_since(Instant::now()))) => {}
         }
         if Instant::now() >= deadline {
