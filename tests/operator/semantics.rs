@@ -343,3 +343,74 @@ async fn abandoning_a_stuck_plan_ends_it_where_it_stands_and_frees_the_instance(
     let again = cluster.wait_plan("default", "p", "deploy", "COMPLETE").await;
     assert_eq!(again.uid, "u-again");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_plan_is_retried_from_its_first_unfinished_step_or_from_the_start() {
+    use maestro::cli::operator::cluster::ClusterArgs;
+    use maestro::cli::operator::install::{AbandonArgs, RetryArgs, WaitArgs, abandon, retry};
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = Cluster::start(Duration::from_millis(50)).await;
+    cluster.install(&probe(dir.path(), "1.0.0", false), "default", Some(("p", &[]))).await;
+    cluster.wait_plan("default", "p", "deploy", "COMPLETE").await;
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(&kubeconfig, cluster.sim.kubeconfig()).unwrap();
+    let on = || ClusterArgs { kubeconfig: Some(kubeconfig.clone()), namespace: "default".into() };
+    let no_wait = || WaitArgs { wait: false, wait_time: 60 };
+    let retry_args = |from_start| RetryArgs { instance: "p".into(), from_start, wait: no_wait(), cluster: on() };
+    let abandon_args =
+        || AbandonArgs { instance: "p".into(), wait: WaitArgs { wait: true, wait_time: 60 }, cluster: on() };
+    let complete = retry(&retry_args(false)).await.unwrap_err().to_string();
+    assert!(complete.contains("deploy, is COMPLETE: only a plan that ended in FATAL_ERROR is retried"), "{complete}");
+
+    let stuck_at_forever = |uid: &'static str| {
+        let cluster = &cluster;
+        async move {
+            eventually("the stuck step running", || async {
+                let plan = cluster.instance("default", "p").await.status?.plan_status.get("stuck").cloned()?;
+                let tree = tree(&plan);
+                (plan.uid == uid
+                    && tree == ["p=IN_PROGRESS", "p.first=COMPLETE", "p.forever=IN_PROGRESS", "p.after=PENDING"])
+                .then_some(())
+            })
+            .await
+        }
+    };
+    cluster.patch_spec("default", "p", json!({"planExecution": {"planName": "stuck", "uid": "u-1"}})).await;
+    stuck_at_forever("u-1").await;
+    let running = retry(&retry_args(false)).await.unwrap_err().to_string();
+    assert!(running.contains("plan stuck is running on default/p: abandon it first"), "{running}");
+    abandon(&abandon_args()).await.unwrap();
+    eventually("planExecution cleared", || async {
+        cluster.instance("default", "p").await.spec.plan_execution.plan_name.is_empty().then_some(())
+    })
+    .await;
+
+    // Resumed where it stopped: the completed first step does not run again.
+    let config_maps: Api<DynamicObject> = Api::namespaced_with(
+        cluster.client.clone(),
+        "default",
+        &kube::discovery::ApiResource::erase::<k8s_openapi::api::core::v1::ConfigMap>(&()),
+    );
+    config_maps.delete("p-config", &DeleteParams::default()).await.unwrap();
+    retry(&retry_args(false)).await.unwrap();
+    stuck_at_forever("u-1").await;
+    let events = cluster.events_once("default", "p", "PlanRetried").await;
+    assert!(events.iter().any(|(_, m)| m.contains("plan stuck runs again")), "{events:?}");
+    assert!(cluster.object("v1", "ConfigMap", "default", "p-config").await.is_none(), "first did not run again");
+    let instance = cluster.instance("default", "p").await;
+    assert!(!instance.metadata.annotations.contains_key("maestro.io/retry"), "the request is consumed");
+
+    // From the start: a new execution, the first step runs again.
+    abandon(&abandon_args()).await.unwrap();
+    eventually("planExecution cleared again", || async {
+        cluster.instance("default", "p").await.spec.plan_execution.plan_name.is_empty().then_some(())
+    })
+    .await;
+    retry(&retry_args(true)).await.unwrap();
+    eventually("a new execution past its first step", || async {
+        let plan = cluster.instance("default", "p").await.status?.plan_status.get("stuck").cloned()?;
+        (plan.uid != "u-1" && plan.phases[0].steps[0].status == "COMPLETE").then_some(())
+    })
+    .await;
+    assert!(cluster.object("v1", "ConfigMap", "default", "p-config").await.is_some(), "first ran again");
+}

@@ -24,7 +24,7 @@ use kube::runtime::controller::Action;
 use maestro_operator::health::{Health, health};
 use maestro_operator::pass::{self, COMPLETE, FATAL_ERROR, NEVER_RUN, PENDING};
 use maestro_operator::render;
-use maestro_operator::select::{self, Request, SNAPSHOT_ANNOTATION, Selection, Snapshot};
+use maestro_operator::select::{self, RETRY_ANNOTATION, Request, SNAPSHOT_ANNOTATION, Selection, Snapshot};
 use maestro_package::crd::{InstanceStatus, OperatorVersion, PlanStatus};
 use serde_json::{Value, json};
 use tracing::Instrument;
@@ -282,6 +282,9 @@ impl Reconcile<'_> {
         if let Some(action) = self.keep_finalizer(&status).await? {
             return Ok(action);
         }
+        if let Some(action) = self.retry(&mut status).await? {
+            return Ok(action);
+        }
         if let Some(action) = self.select(&mut status).await? {
             return Ok(action);
         }
@@ -396,6 +399,51 @@ impl Reconcile<'_> {
                 self.start(status, &plan, &uid, &current).await
             }
         }
+    }
+
+    /// `maestro operator plan retry`: the retry annotation names a plan execution that ended
+    /// in `FATAL_ERROR`. Its failed steps become `PENDING` (status first), then the spec names
+    /// it again and the annotation goes; a restart between the two writes finds the plan
+    /// pending and only writes the spec. A request for anything else is dropped.
+    async fn retry(&mut self, status: &mut InstanceStatus) -> Result<Option<Action>, ReconcileError> {
+        let Some(uid) = self.live.instance.metadata.annotations.get(RETRY_ANNOTATION).cloned() else {
+            return Ok(None);
+        };
+        let found = status.plan_status.iter().find(|(_, p)| p.uid == uid).map(|(n, p)| (n.clone(), p.clone()));
+        let retried = match found {
+            Some((name, mut plan)) if self.active(status).is_none() && plan.status == FATAL_ERROR => {
+                pass::retry(&mut plan);
+                plan.last_updated_timestamp = Some(now());
+                status.plan_status.insert(name.clone(), plan);
+                let value = serde_json::to_value(&*status).unwrap_or(Value::Null);
+                let written = instance::patch_status(self.client(), &self.live, value).await?;
+                self.context.wrote(&written);
+                self.live.resource_version = written.resource_version().unwrap_or_default();
+                Some(name)
+            }
+            Some((name, plan)) if self.active(status).is_none() && !pass::is_terminal(&plan.status) => Some(name),
+            _ => None,
+        };
+        let mut patch = json!({"metadata": {"annotations": {RETRY_ANNOTATION: null}}});
+        if let Some(name) = &retried {
+            patch["spec"] = json!({"planExecution": {"planName": name, "uid": uid, "status": PENDING}});
+        }
+        let object = match instance::patch_main(self.client(), &self.live, patch).await {
+            Ok(object) => object,
+            Err(err) if err.is_conflict() => return Ok(Some(Action::requeue(Duration::from_millis(50)))),
+            Err(err) => return Err(err.into()),
+        };
+        self.context.wrote(&object);
+        self.live = Live::read(&object).map_err(|_| CallError::Unreachable("unreadable answer".into()))?;
+        match retried {
+            Some(name) => {
+                tracing::info!(plan = %name, uid, "plan retried from its first unfinished step");
+                let said = format!("plan {name} runs again from its first unfinished step");
+                instance::event(self.client(), &self.live, false, "PlanRetried", &said).await;
+            }
+            None => tracing::info!(uid, "retry request dropped: no failed plan execution of that uid is idle"),
+        }
+        Ok(None)
     }
 
     /// Starts `plan` under `uid`: first the spec (what runs) and the snapshot (what it acts

@@ -139,6 +139,24 @@ pub fn abandon(status: &mut PlanStatus, message: &str) {
     }
 }
 
+/// Makes a plan execution that ended in `FATAL_ERROR` run again from its first unfinished
+/// step (kudo#1752): what failed is `PENDING` again, with its message cleared; completed
+/// phases and steps stay complete, so the next pass starts where the plan stopped.
+pub fn retry(status: &mut PlanStatus) {
+    status.status = PENDING.into();
+    status.message.clear();
+    for phase in &mut status.phases {
+        for step in phase.steps.iter_mut().filter(|s| s.status == FATAL_ERROR) {
+            step.status = PENDING.into();
+            step.message.clear();
+        }
+        if phase.status == FATAL_ERROR {
+            phase.status = PENDING.into();
+            phase.message.clear();
+        }
+    }
+}
+
 /// What runs the tasks a pass visits. Async because the controller's tasks call the API
 /// server; the pass itself decides nothing from time or I/O.
 pub trait Tasks {
@@ -369,7 +387,7 @@ mod tests {
     }
 
     #[test]
-    fn abandoning_ends_what_started_and_leaves_the_rest() {
+    fn abandoning_ends_what_started_and_retrying_resumes_there() {
         let plan: Plan = serde_yaml::from_str(
             "strategy: serial\nphases:\n- name: a\n  strategy: serial\n  steps:\n  - {name: one, tasks: [t]}\n  - {name: two, tasks: [t]}\n  - {name: three, tasks: [t]}\n",
         )
@@ -385,5 +403,10 @@ mod tests {
             status.phases[0].steps.iter().map(|s| (s.status.as_str(), s.message.as_str())).collect();
         assert_eq!(steps, [(COMPLETE, ""), (FATAL_ERROR, "abandoned"), (PENDING, "")]);
         assert_eq!(status.phases[0].status, FATAL_ERROR);
+        retry(&mut status);
+        let steps: Vec<(&str, &str)> =
+            status.phases[0].steps.iter().map(|s| (s.status.as_str(), s.message.as_str())).collect();
+        assert_eq!(steps, [(COMPLETE, ""), (PENDING, ""), (PENDING, "")], "retried from the step that failed");
+        assert_eq!((status.status.as_str(), status.phases[0].status.as_str()), (PENDING, PENDING));
     }
 }

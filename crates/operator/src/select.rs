@@ -11,6 +11,9 @@ use maestro_package::types::Plan;
 /// Where the engine keeps the [`Snapshot`] it last acted on: an annotation on the Instance,
 /// so the memory survives restarts and travels with the object.
 pub const SNAPSHOT_ANNOTATION: &str = "maestro.io/acted-on";
+/// Asks the engine to run the plan execution of this uid, which ended in `FATAL_ERROR`, again
+/// from its first unfinished step (`maestro operator plan retry`).
+pub const RETRY_ANNOTATION: &str = "maestro.io/retry";
 
 /// What the engine last acted on, or what the Instance asks for now.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

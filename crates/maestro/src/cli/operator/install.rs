@@ -120,6 +120,19 @@ pub struct AbandonArgs {
     pub cluster: ClusterArgs,
 }
 
+#[derive(Debug, clap::Args)]
+pub struct RetryArgs {
+    #[arg(long)]
+    pub instance: String,
+    /// Run the whole plan again under a new execution, completed steps included.
+    #[arg(long)]
+    pub from_start: bool,
+    #[command(flatten)]
+    pub wait: WaitArgs,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}
+
 fn relative_path(location: &str) -> bool {
     location.starts_with("./") || location.starts_with("../") || location.starts_with('/')
 }
@@ -368,6 +381,58 @@ pub async fn abandon(args: &AbandonArgs) -> anyhow::Result<()> {
         let state = instance.status.as_ref().and_then(|s| s.plan_status.get(&execution.plan_name));
         let state = state.map_or("gone", |p| p.status.as_str());
         println!("plan {} of {namespace}/{} is {state}", execution.plan_name, args.instance);
+    }
+    Ok(())
+}
+
+/// Runs the last plan again once it has ended in FATAL_ERROR (kudo#1752): by default the
+/// engine resumes the same execution at its first unfinished step (the retry annotation names
+/// its uid); `--from-start` triggers the plan anew.
+pub async fn retry(args: &RetryArgs) -> anyhow::Result<()> {
+    let client = args.cluster.client().await?;
+    let namespace = &args.cluster.namespace;
+    let (_, instance) = cluster::instance(&client, namespace, &args.instance).await?;
+    let running = &instance.spec.plan_execution.plan_name;
+    if !running.is_empty() {
+        bail!("plan {running} is running on {namespace}/{}: abandon it first", args.instance);
+    }
+    let statuses = instance.status.as_ref().map(|s| s.plan_status.clone()).unwrap_or_default();
+    let Some(last) = pass::latest(statuses.values()).cloned() else {
+        bail!("no plan has run on {namespace}/{}: nothing to retry", args.instance);
+    };
+    if last.status != FATAL_ERROR {
+        bail!(
+            "the last plan of {namespace}/{}, {}, is {}: only a plan that ended in FATAL_ERROR is retried",
+            args.instance,
+            last.name,
+            last.status
+        );
+    }
+    let uid = if args.from_start {
+        let uid = uuid::Uuid::new_v4().to_string();
+        let patch = json!({"spec": {"planExecution": {"planName": last.name, "uid": uid}}});
+        patch_instance(&client, namespace, &args.instance, &patch).await?;
+        println!("plan {} of {namespace}/{} runs again from the start", last.name, args.instance);
+        uid
+    } else {
+        let patch = json!({"metadata": {"annotations": {maestro_operator::select::RETRY_ANNOTATION: last.uid}}});
+        patch_instance(&client, namespace, &args.instance, &patch).await?;
+        println!("plan {} of {namespace}/{} runs again from its first unfinished step", last.name, args.instance);
+        last.uid.clone()
+    };
+    if args.wait.wait {
+        let plan = last.name.clone();
+        let started = last.last_updated_timestamp.clone();
+        cluster::wait_for(&client, namespace, &args.instance, args.wait.limit(), move |i| {
+            i.is_none_or(|i| {
+                i.status.as_ref().and_then(|s| s.plan_status.get(&plan)).is_some_and(|p| {
+                    p.uid == uid && pass::is_terminal(&p.status) && p.last_updated_timestamp != started
+                })
+            })
+        })
+        .await?;
+        let (_, instance) = cluster::instance(&client, namespace, &args.instance).await?;
+        report(&instance, Some(&last.name))?;
     }
     Ok(())
 }

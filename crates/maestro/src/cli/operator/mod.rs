@@ -45,6 +45,9 @@ pub enum PlanCmd {
     /// End the running plan as FATAL_ERROR where it stands (a step stuck in transient errors);
     /// nothing in the cluster is touched, and a later change or trigger can run again.
     Abandon(install::AbandonArgs),
+    /// Run the last plan again after it ended in FATAL_ERROR: from its first unfinished step,
+    /// or from the start with --from-start.
+    Retry(install::RetryArgs),
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -97,6 +100,7 @@ pub async fn run(cmd: OperatorCmd) -> anyhow::Result<()> {
         OperatorCmd::Plan(PlanCmd::History(args)) => history(&args).await,
         OperatorCmd::Plan(PlanCmd::Trigger(args)) => install::trigger(&args).await,
         OperatorCmd::Plan(PlanCmd::Abandon(args)) => install::abandon(&args).await,
+        OperatorCmd::Plan(PlanCmd::Retry(args)) => install::retry(&args).await,
         OperatorCmd::Get(GetCmd::Instances(args)) => list(&args).await,
     }
 }
