@@ -300,30 +300,47 @@ async fn a_job_that_fails_for_good_ends_its_plan_and_later_steps_never_run() {
     assert_eq!(ready["reason"], "PlanInFatalError");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn abandoning_a_stuck_plan_ends_it_where_it_stands_and_frees_the_instance() {
-    use maestro::cli::operator::cluster::ClusterArgs;
-    use maestro::cli::operator::install::{AbandonArgs, WaitArgs, abandon};
-    let dir = tempfile::tempdir().unwrap();
+/// The probe package deployed as Instance `p`, and how the CLI reaches its cluster.
+async fn deployed_probe(dir: &Path) -> (Cluster, maestro::cli::operator::cluster::ClusterArgs) {
     let cluster = Cluster::start(Duration::from_millis(50)).await;
-    cluster.install(&probe(dir.path(), "1.0.0", false), "default", Some(("p", &[]))).await;
+    cluster.install(&probe(dir, "1.0.0", false), "default", Some(("p", &[]))).await;
     cluster.wait_plan("default", "p", "deploy", "COMPLETE").await;
-    let kubeconfig = dir.path().join("kubeconfig");
+    let kubeconfig = dir.join("kubeconfig");
     std::fs::write(&kubeconfig, cluster.sim.kubeconfig()).unwrap();
-    let args = AbandonArgs {
-        instance: "p".into(),
-        wait: WaitArgs { wait: true, wait_time: 60 },
-        cluster: ClusterArgs { kubeconfig: Some(kubeconfig), namespace: "default".into() },
-    };
-    let idle = abandon(&args).await.unwrap_err().to_string();
-    assert!(idle.contains("no plan is running on default/p"), "{idle}");
+    let on = maestro::cli::operator::cluster::ClusterArgs { kubeconfig: Some(kubeconfig), namespace: "default".into() };
+    (cluster, on)
+}
 
-    cluster.patch_spec("default", "p", json!({"planExecution": {"planName": "stuck", "uid": "u-stuck"}})).await;
+/// Waits until execution `uid` of the `stuck` plan runs its step that never finishes.
+async fn stuck_at_forever(cluster: &Cluster, uid: &str) {
     eventually("the stuck step running", || async {
         let plan = cluster.instance("default", "p").await.status?.plan_status.get("stuck").cloned()?;
-        (tree(&plan) == ["p=IN_PROGRESS", "p.first=COMPLETE", "p.forever=IN_PROGRESS", "p.after=PENDING"]).then_some(())
+        let running = ["p=IN_PROGRESS", "p.first=COMPLETE", "p.forever=IN_PROGRESS", "p.after=PENDING"];
+        (plan.uid == uid && tree(&plan) == running).then_some(())
     })
-    .await;
+    .await
+}
+
+/// Waits until no plan is scheduled on `p`; returns it then.
+async fn idle(cluster: &Cluster) -> maestro_package::crd::Instance {
+    eventually("planExecution cleared", || async {
+        let instance = cluster.instance("default", "p").await;
+        instance.spec.plan_execution.plan_name.is_empty().then_some(instance)
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abandoning_a_stuck_plan_ends_it_where_it_stands_and_frees_the_instance() {
+    use maestro::cli::operator::install::{InstanceArgs, WaitArgs, abandon};
+    let dir = tempfile::tempdir().unwrap();
+    let (cluster, on) = deployed_probe(dir.path()).await;
+    let args = InstanceArgs { instance: "p".into(), wait: WaitArgs { wait: true, wait_time: 60 }, cluster: on };
+    let idle_error = abandon(&args).await.unwrap_err().to_string();
+    assert!(idle_error.contains("no plan is running on default/p"), "{idle_error}");
+
+    cluster.patch_spec("default", "p", json!({"planExecution": {"planName": "stuck", "uid": "u-stuck"}})).await;
+    stuck_at_forever(&cluster, "u-stuck").await;
     abandon(&args).await.unwrap();
     let plan = cluster.instance("default", "p").await.status.unwrap().plan_status["stuck"].clone();
     assert_eq!(tree(&plan), ["p=FATAL_ERROR", "p.first=COMPLETE", "p.forever=FATAL_ERROR", "p.after=PENDING"]);
@@ -331,11 +348,7 @@ async fn abandoning_a_stuck_plan_ends_it_where_it_stands_and_frees_the_instance(
     assert!(cluster.object("v1", "ConfigMap", "default", "p-upgraded").await.is_none(), "later steps never ran");
     let events = cluster.events_once("default", "p", "PlanAbandoned").await;
     assert!(events.iter().any(|(reason, _)| reason == "FailedTerminalState"), "{events:?}");
-    let freed = eventually("planExecution cleared", || async {
-        let instance = cluster.instance("default", "p").await;
-        instance.spec.plan_execution.plan_name.is_empty().then_some(instance)
-    })
-    .await;
+    let freed = idle(&cluster).await;
     assert!(freed.spec.plan_execution.status.is_empty());
 
     // The Instance takes plans again.
@@ -346,44 +359,22 @@ async fn abandoning_a_stuck_plan_ends_it_where_it_stands_and_frees_the_instance(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_plan_is_retried_from_its_first_unfinished_step_or_from_the_start() {
-    use maestro::cli::operator::cluster::ClusterArgs;
-    use maestro::cli::operator::install::{AbandonArgs, RetryArgs, WaitArgs, abandon, retry};
+    use maestro::cli::operator::install::{InstanceArgs, RetryArgs, WaitArgs, abandon, retry};
     let dir = tempfile::tempdir().unwrap();
-    let cluster = Cluster::start(Duration::from_millis(50)).await;
-    cluster.install(&probe(dir.path(), "1.0.0", false), "default", Some(("p", &[]))).await;
-    cluster.wait_plan("default", "p", "deploy", "COMPLETE").await;
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(&kubeconfig, cluster.sim.kubeconfig()).unwrap();
-    let on = || ClusterArgs { kubeconfig: Some(kubeconfig.clone()), namespace: "default".into() };
+    let (cluster, on) = deployed_probe(dir.path()).await;
     let no_wait = || WaitArgs { wait: false, wait_time: 60 };
-    let retry_args = |from_start| RetryArgs { instance: "p".into(), from_start, wait: no_wait(), cluster: on() };
+    let retry_args = |from_start| RetryArgs { instance: "p".into(), from_start, wait: no_wait(), cluster: on.clone() };
     let abandon_args =
-        || AbandonArgs { instance: "p".into(), wait: WaitArgs { wait: true, wait_time: 60 }, cluster: on() };
+        || InstanceArgs { instance: "p".into(), wait: WaitArgs { wait: true, wait_time: 60 }, cluster: on.clone() };
     let complete = retry(&retry_args(false)).await.unwrap_err().to_string();
     assert!(complete.contains("deploy, is COMPLETE: only a plan that ended in FATAL_ERROR is retried"), "{complete}");
 
-    let stuck_at_forever = |uid: &'static str| {
-        let cluster = &cluster;
-        async move {
-            eventually("the stuck step running", || async {
-                let plan = cluster.instance("default", "p").await.status?.plan_status.get("stuck").cloned()?;
-                let tree = tree(&plan);
-                (plan.uid == uid
-                    && tree == ["p=IN_PROGRESS", "p.first=COMPLETE", "p.forever=IN_PROGRESS", "p.after=PENDING"])
-                .then_some(())
-            })
-            .await
-        }
-    };
     cluster.patch_spec("default", "p", json!({"planExecution": {"planName": "stuck", "uid": "u-1"}})).await;
-    stuck_at_forever("u-1").await;
+    stuck_at_forever(&cluster, "u-1").await;
     let running = retry(&retry_args(false)).await.unwrap_err().to_string();
     assert!(running.contains("plan stuck is running on default/p: abandon it first"), "{running}");
     abandon(&abandon_args()).await.unwrap();
-    eventually("planExecution cleared", || async {
-        cluster.instance("default", "p").await.spec.plan_execution.plan_name.is_empty().then_some(())
-    })
-    .await;
+    idle(&cluster).await;
 
     // Resumed where it stopped: the completed first step does not run again.
     let config_maps: Api<DynamicObject> = Api::namespaced_with(
@@ -393,7 +384,7 @@ async fn a_failed_plan_is_retried_from_its_first_unfinished_step_or_from_the_sta
     );
     config_maps.delete("p-config", &DeleteParams::default()).await.unwrap();
     retry(&retry_args(false)).await.unwrap();
-    stuck_at_forever("u-1").await;
+    stuck_at_forever(&cluster, "u-1").await;
     let events = cluster.events_once("default", "p", "PlanRetried").await;
     assert!(events.iter().any(|(_, m)| m.contains("plan stuck runs again")), "{events:?}");
     assert!(cluster.object("v1", "ConfigMap", "default", "p-config").await.is_none(), "first did not run again");
@@ -402,10 +393,7 @@ async fn a_failed_plan_is_retried_from_its_first_unfinished_step_or_from_the_sta
 
     // From the start: a new execution, the first step runs again.
     abandon(&abandon_args()).await.unwrap();
-    eventually("planExecution cleared again", || async {
-        cluster.instance("default", "p").await.spec.plan_execution.plan_name.is_empty().then_some(())
-    })
-    .await;
+    idle(&cluster).await;
     retry(&retry_args(true)).await.unwrap();
     eventually("a new execution past its first step", || async {
         let plan = cluster.instance("default", "p").await.status?.plan_status.get("stuck").cloned()?;

@@ -16,10 +16,22 @@ fn package(name: &str) -> PathBuf {
 
 struct Session {
     kubeconfig: PathBuf,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Session {
+    /// A simulated cluster whose workloads get ready after `ready_ms`, and a session on it.
+    async fn simulated(ready_ms: u64) -> (maestro_sim::RunningSim, Session) {
+        // reqwest reads the metrics: the process's one rustls provider, as the binary installs it.
+        maestro_net::install_crypto_provider();
+        let options = SimOptions { ready_delay: std::time::Duration::from_millis(ready_ms), ..SimOptions::default() };
+        let sim = SimCluster::start(options).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let kubeconfig = dir.path().join("kubeconfig");
+        std::fs::write(&kubeconfig, sim.kubeconfig()).unwrap();
+        (sim, Session { kubeconfig, dir })
+    }
+
     async fn maestro(&self, args: &[&str]) -> Output {
         tokio::process::Command::new(env!("CARGO_BIN_EXE_maestro"))
             .arg("operator")
@@ -51,13 +63,8 @@ fn text(output: &Output) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn install_update_trigger_status_and_uninstall_as_kubectl_kudo_does() {
-    let options = SimOptions { ready_delay: std::time::Duration::from_millis(100), ..SimOptions::default() };
-    let sim = SimCluster::start(options).await.unwrap();
+    let (sim, s) = Session::simulated(100).await;
     let engine = EngineTask::start(sim.client().unwrap(), "test", Default::default());
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(&kubeconfig, sim.kubeconfig()).unwrap();
-    let s = Session { kubeconfig, _dir: dir };
     let mysql = package("mysql");
     let mysql = mysql.to_str().unwrap();
 
@@ -99,32 +106,36 @@ async fn install_update_trigger_status_and_uninstall_as_kubectl_kudo_does() {
     sim.shutdown().await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn operator_run_is_the_engine_and_counts_what_it_did_on_metrics() {
+/// Starts `maestro` with `args`, and reads from its stderr where it serves its metrics
+/// (`metrics on URL`).
+async fn with_metrics(args: &[&str]) -> (tokio::process::Child, String) {
     use tokio::io::{AsyncBufReadExt, BufReader};
-    let options = SimOptions { ready_delay: std::time::Duration::from_millis(50), ..SimOptions::default() };
-    let sim = SimCluster::start(options).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(&kubeconfig, sim.kubeconfig()).unwrap();
-    let mut engine = tokio::process::Command::new(env!("CARGO_BIN_EXE_maestro"))
-        .args(["operator", "run", "--metrics-listen", "127.0.0.1:0", "--kubeconfig"])
-        .arg(&kubeconfig)
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_maestro"))
+        .args(args)
         .env("MAESTRO_LOG", "warn")
         .stdin(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(engine.stderr.take().unwrap()).lines();
-    let metrics = loop {
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    loop {
         let line = tokio::time::timeout(std::time::Duration::from_secs(60), lines.next_line()).await.unwrap().unwrap();
-        let line = line.expect("maestro operator run printed where its metrics are");
+        let line = line.unwrap_or_else(|| panic!("maestro {} printed where its metrics are", args[0]));
         if let Some(url) = line.strip_prefix("metrics on ") {
-            break url.to_string();
+            // Keep reading: a closed or full stderr would stop the child's logging, and it.
+            tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+            return (child, url.to_string());
         }
-    };
-    let s = Session { kubeconfig, _dir: dir };
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_run_is_the_engine_and_counts_what_it_did_on_metrics() {
+    let (sim, s) = Session::simulated(50).await;
+    let kubeconfig = s.kubeconfig.to_str().unwrap();
+    let (mut engine, metrics) =
+        with_metrics(&["operator", "run", "--metrics-listen", "127.0.0.1:0", "--kubeconfig", kubeconfig]).await;
     let first = package("first-operator");
     let installed = s.ok(&["install", first.to_str().unwrap(), "--instance", "web", "--wait"]).await;
     assert!(installed.contains("plan deploy of web is COMPLETE"), "{installed}");
@@ -139,34 +150,12 @@ async fn operator_run_is_the_engine_and_counts_what_it_did_on_metrics() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agent_with_operators_serves_the_engines_series_beside_its_own() {
-    use tokio::io::{AsyncBufReadExt, BufReader};
-    let options = SimOptions { ready_delay: std::time::Duration::from_millis(50), ..SimOptions::default() };
-    let sim = SimCluster::start(options).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(&kubeconfig, sim.kubeconfig()).unwrap();
+    let (sim, s) = Session::simulated(50).await;
     let consumer = format!("opmetrics{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-    let mut agent = tokio::process::Command::new(env!("CARGO_BIN_EXE_maestro"))
-        .args(["agent", "--operators", "--metrics-listen", "127.0.0.1:0", "--consumer", &consumer])
-        .arg("--kubeconfig")
-        .arg(&kubeconfig)
-        .arg("--data-dir")
-        .arg(dir.path())
-        .env("MAESTRO_LOG", "warn")
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(agent.stderr.take().unwrap()).lines();
-    let metrics = loop {
-        let line = tokio::time::timeout(std::time::Duration::from_secs(60), lines.next_line()).await.unwrap().unwrap();
-        let line = line.expect("maestro agent printed where its metrics are");
-        if let Some(url) = line.strip_prefix("metrics on ") {
-            break url.to_string();
-        }
-    };
-    let s = Session { kubeconfig, _dir: dir };
+    let (kubeconfig, data) = (s.kubeconfig.to_str().unwrap(), s.dir.path().to_str().unwrap());
+    let args = ["agent", "--operators", "--metrics-listen", "127.0.0.1:0", "--consumer", &consumer];
+    let (mut agent, metrics) =
+        with_metrics(&[&args[..], &["--kubeconfig", kubeconfig, "--data-dir", data]].concat()).await;
     let first = package("first-operator");
     let installed = s.ok(&["install", first.to_str().unwrap(), "--instance", "web", "--wait"]).await;
     assert!(installed.contains("plan deploy of web is COMPLETE"), "the agent's engine ran it: {installed}");

@@ -87,8 +87,9 @@ pub struct UpdateArgs {
     pub cluster: ClusterArgs,
 }
 
+/// The arguments of verbs that name only an Instance (`uninstall`, `plan abandon`).
 #[derive(Debug, clap::Args)]
-pub struct UninstallArgs {
+pub struct InstanceArgs {
     #[arg(long)]
     pub instance: String,
     #[command(flatten)]
@@ -102,16 +103,6 @@ pub struct TriggerArgs {
     /// The plan to run.
     #[arg(long)]
     pub name: String,
-    #[arg(long)]
-    pub instance: String,
-    #[command(flatten)]
-    pub wait: WaitArgs,
-    #[command(flatten)]
-    pub cluster: ClusterArgs,
-}
-
-#[derive(Debug, clap::Args)]
-pub struct AbandonArgs {
     #[arg(long)]
     pub instance: String,
     #[command(flatten)]
@@ -313,7 +304,7 @@ pub async fn update(args: &UpdateArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn uninstall(args: &UninstallArgs) -> anyhow::Result<()> {
+pub async fn uninstall(args: &InstanceArgs) -> anyhow::Result<()> {
     let client = args.cluster.client().await?;
     let namespace = &args.cluster.namespace;
     cluster::instance(&client, namespace, &args.instance).await?;
@@ -335,19 +326,8 @@ pub async fn trigger(args: &TriggerArgs) -> anyhow::Result<()> {
     patch_instance(&client, namespace, &args.instance, &patch).await?;
     println!("plan {} triggered on {namespace}/{}", args.name, args.instance);
     if args.wait.wait {
-        let plan = args.name.clone();
-        let refused = |i: &Instance| refusal(i).is_some();
-        cluster::wait_for(&client, namespace, &args.instance, args.wait.limit(), move |i| {
-            i.is_none_or(|i| {
-                refused(i)
-                    || i.status
-                        .as_ref()
-                        .and_then(|s| s.plan_status.get(&plan))
-                        .is_some_and(|p| p.uid == uid && pass::is_terminal(&p.status))
-            })
-        })
-        .await?;
-        let (_, instance) = cluster::instance(&client, namespace, &args.instance).await?;
+        let end = PlanEnd { plan: args.name.clone(), uid, updated_since: None, or_refused: true };
+        let instance = end.wait(&client, namespace, &args.instance, args.wait.limit()).await?;
         report(&instance, Some(&args.name))?;
     }
     Ok(())
@@ -355,7 +335,7 @@ pub async fn trigger(args: &TriggerArgs) -> anyhow::Result<()> {
 
 /// Sets the running plan's `spec.planExecution.status` to FATAL_ERROR (KUDO's hand edit for a
 /// stuck plan, kudo#1764); the engine then ends the plan there.
-pub async fn abandon(args: &AbandonArgs) -> anyhow::Result<()> {
+pub async fn abandon(args: &InstanceArgs) -> anyhow::Result<()> {
     let client = args.cluster.client().await?;
     let namespace = &args.cluster.namespace;
     let (_, instance) = cluster::instance(&client, namespace, &args.instance).await?;
@@ -367,17 +347,13 @@ pub async fn abandon(args: &AbandonArgs) -> anyhow::Result<()> {
     patch_instance(&client, namespace, &args.instance, &patch).await?;
     println!("plan {} of {namespace}/{} is being abandoned", execution.plan_name, args.instance);
     if args.wait.wait {
-        let (plan, uid) = (execution.plan_name.clone(), execution.uid.clone());
-        cluster::wait_for(&client, namespace, &args.instance, args.wait.limit(), move |i| {
-            i.is_none_or(|i| {
-                i.status
-                    .as_ref()
-                    .and_then(|s| s.plan_status.get(&plan))
-                    .is_some_and(|p| p.uid == uid && pass::is_terminal(&p.status))
-            })
-        })
-        .await?;
-        let (_, instance) = cluster::instance(&client, namespace, &args.instance).await?;
+        let end = PlanEnd {
+            plan: execution.plan_name.clone(),
+            uid: execution.uid.clone(),
+            updated_since: None,
+            or_refused: false,
+        };
+        let instance = end.wait(&client, namespace, &args.instance, args.wait.limit()).await?;
         let state = instance.status.as_ref().and_then(|s| s.plan_status.get(&execution.plan_name));
         let state = state.map_or("gone", |p| p.status.as_str());
         println!("plan {} of {namespace}/{} is {state}", execution.plan_name, args.instance);
@@ -421,20 +397,47 @@ pub async fn retry(args: &RetryArgs) -> anyhow::Result<()> {
         last.uid.clone()
     };
     if args.wait.wait {
-        let plan = last.name.clone();
-        let started = last.last_updated_timestamp.clone();
-        cluster::wait_for(&client, namespace, &args.instance, args.wait.limit(), move |i| {
-            i.is_none_or(|i| {
-                i.status.as_ref().and_then(|s| s.plan_status.get(&plan)).is_some_and(|p| {
-                    p.uid == uid && pass::is_terminal(&p.status) && p.last_updated_timestamp != started
-                })
-            })
-        })
-        .await?;
-        let (_, instance) = cluster::instance(&client, namespace, &args.instance).await?;
+        // A resumed execution keeps its uid: it has ended again once its status moved on.
+        let updated_since = Some(last.last_updated_timestamp.clone());
+        let end = PlanEnd { plan: last.name.clone(), uid, updated_since, or_refused: false };
+        let instance = end.wait(&client, namespace, &args.instance, args.wait.limit()).await?;
         report(&instance, Some(&last.name))?;
     }
     Ok(())
+}
+
+/// The end of one plan execution, which `--wait` waits for.
+struct PlanEnd {
+    plan: String,
+    uid: String,
+    /// When set, the execution's status must also have been updated after this timestamp.
+    updated_since: Option<Option<String>>,
+    /// Also stop when the engine refused the change that asked for the plan.
+    or_refused: bool,
+}
+
+impl PlanEnd {
+    fn reached(&self, instance: &Instance) -> bool {
+        let ended = instance.status.as_ref().and_then(|s| s.plan_status.get(&self.plan)).is_some_and(|p| {
+            p.uid == self.uid
+                && pass::is_terminal(&p.status)
+                && self.updated_since.as_ref().is_none_or(|since| &p.last_updated_timestamp != since)
+        });
+        ended || (self.or_refused && refusal(instance).is_some())
+    }
+
+    /// Waits for the end (or the Instance's deletion) and returns the Instance as it is then.
+    async fn wait(
+        self,
+        client: &kube::Client,
+        namespace: &str,
+        name: &str,
+        limit: Duration,
+    ) -> anyhow::Result<Instance> {
+        cluster::wait_for(client, namespace, name, limit, move |i| i.is_none_or(|i| self.reached(i))).await?;
+        let (_, instance) = cluster::instance(client, namespace, name).await?;
+        Ok(instance)
+    }
 }
 
 async fn patch_instance(client: &kube::Client, namespace: &str, name: &str, patch: &Value) -> anyhow::Result<()> {

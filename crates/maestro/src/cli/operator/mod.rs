@@ -25,7 +25,7 @@ pub enum OperatorCmd {
     /// Move an Instance to another version of its package (runs `upgrade`, else `update`, else `deploy`).
     Upgrade(install::UpgradeArgs),
     /// Delete an Instance (its `cleanup` plan runs first when it has one).
-    Uninstall(install::UninstallArgs),
+    Uninstall(install::InstanceArgs),
     /// An Instance's plans: status, history, trigger.
     #[command(subcommand)]
     Plan(PlanCmd),
@@ -44,7 +44,7 @@ pub enum PlanCmd {
     Trigger(install::TriggerArgs),
     /// End the running plan as FATAL_ERROR where it stands (a step stuck in transient errors);
     /// nothing in the cluster is touched, and a later change or trigger can run again.
-    Abandon(install::AbandonArgs),
+    Abandon(install::InstanceArgs),
     /// Run the last plan again after it ended in FATAL_ERROR: from its first unfinished step,
     /// or from the start with --from-start.
     Retry(install::RetryArgs),
