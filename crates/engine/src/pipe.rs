@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, AttachParams, AttachedProcess, DeleteParams};
-use maestro_operator::enhance;
+use maestro_operator::enhance::{self, PLAN_UID_ANNOTATION};
 use maestro_operator::health::{Health, health};
 use maestro_operator::pipe::{self, MAX_FILE_SIZE, WAITER};
 use maestro_package::types::PipeSpec;
@@ -21,8 +21,6 @@ use tokio::io::AsyncReadExt;
 
 use crate::cluster::{CallError, Cluster, REQUEST_TIMEOUT, bounded};
 
-/// The annotation that stamps an object with the plan execution that made it.
-const PLAN_UID_ANNOTATION: &str = "kudo.dev/last-plan-execution-uid";
 /// How much of a failing command's stderr goes into the message.
 const STDERR_LIMIT: u64 = 4096;
 

@@ -409,9 +409,10 @@ impl Reconcile<'_> {
         let Some(uid) = self.live.instance.metadata.annotations.get(RETRY_ANNOTATION).cloned() else {
             return Ok(None);
         };
+        let idle = self.active(status).is_none();
         let found = status.plan_status.iter().find(|(_, p)| p.uid == uid).map(|(n, p)| (n.clone(), p.clone()));
         let retried = match found {
-            Some((name, mut plan)) if self.active(status).is_none() && plan.status == FATAL_ERROR => {
+            Some((name, mut plan)) if idle && plan.status == FATAL_ERROR => {
                 pass::retry(&mut plan);
                 plan.last_updated_timestamp = Some(now());
                 status.plan_status.insert(name.clone(), plan);
@@ -421,7 +422,7 @@ impl Reconcile<'_> {
                 self.live.resource_version = written.resource_version().unwrap_or_default();
                 Some(name)
             }
-            Some((name, plan)) if self.active(status).is_none() && !pass::is_terminal(&plan.status) => Some(name),
+            Some((name, plan)) if idle && !pass::is_terminal(&plan.status) => Some(name),
             _ => None,
         };
         let mut patch = json!({"metadata": {"annotations": {RETRY_ANNOTATION: null}}});

@@ -17,6 +17,8 @@ pub const HERITAGE: &str = "heritage";
 pub const OPERATOR_LABEL: &str = "kudo.dev/operator";
 pub const INSTANCE_LABEL: &str = "kudo.dev/instance";
 pub const OPERATOR_VERSION_ANNOTATION: &str = "kudo.dev/operator-version";
+/// The plan execution that last applied an object.
+pub const PLAN_UID_ANNOTATION: &str = "kudo.dev/last-plan-execution-uid";
 
 /// Who applies the object, and in which step.
 #[derive(Debug, Clone, Default)]
@@ -76,7 +78,7 @@ pub fn enhance(object: &mut Value, context: &Context, namespaced: bool) {
             ("kudo.dev/plan", &context.plan),
             ("kudo.dev/phase", &context.phase),
             ("kudo.dev/step", &context.step),
-            ("kudo.dev/last-plan-execution-uid", &context.plan_uid),
+            (PLAN_UID_ANNOTATION, &context.plan_uid),
         ],
     );
     let kind = object.get("kind").and_then(Value::as_str).unwrap_or_default().to_string();
