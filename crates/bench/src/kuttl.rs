@@ -16,11 +16,10 @@ use futures::StreamExt;
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use kube::runtime::watcher::{self, Event};
 use maestro_package::{Limits, read_path};
-use maestro_sim::{SimCluster, SimOptions};
 use serde_json::{Value, json};
 
 use crate::agent::percentile;
-use crate::operator::{core, install, kudo, namespace, spawn_engine, wait_for_crds};
+use crate::operator::{EngineCluster, core, install, kudo, namespace};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct KuttlBenchArgs {
@@ -50,30 +49,24 @@ pub async fn run(args: KuttlBenchArgs) -> anyhow::Result<()> {
     if !case.is_dir() {
         bail!("--packages {}: no zookeeper/tests/zookeeper-upgrade-test", args.packages.display());
     }
-    let dir = tempfile::tempdir()?;
-    let sim = SimCluster::start(SimOptions { ready_delay: Duration::ZERO, ..SimOptions::default() }).await?;
-    let client = sim.client()?;
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(&kubeconfig, sim.kubeconfig())?;
-    let engine = spawn_engine(&kubeconfig, &dir.path().join("engine.log"))?;
-    wait_for_crds(&client, args.timeout).await?;
+    let cluster = EngineCluster::start(args.timeout).await?;
+    let (client, dir, kubeconfig) = (&cluster.client, &cluster.dir, &cluster.kubeconfig);
     // The test names its OperatorVersion in `default`.
-    let version = install(&client, &zookeeper, "default").await?;
+    let version = install(client, &zookeeper, "default").await?;
     println!("maestro bench kuttl: zookeeper-upgrade-test, simulated cluster (no readiness delay), {} runs", args.runs);
 
     let mut minimal = Vec::new();
     for run in 0..args.runs {
-        let (install, resize) = direct(&client, &format!("direct-{run}"), &version, args.timeout).await?;
+        let (install, resize) = direct(client, &format!("direct-{run}"), &version, args.timeout).await?;
         minimal.push((install, resize));
     }
     let tests = dir.path().join("tests");
     copy_dir(&case, &tests.join("zookeeper-upgrade-test"))?;
     let mut runner = Vec::new();
     for run in 0..args.runs {
-        runner.push(maestro_test(&tests, &kubeconfig, &dir.path().join(format!("out-{run}")), args.timeout).await?);
+        runner.push(maestro_test(&tests, kubeconfig, &dir.path().join(format!("out-{run}")), args.timeout).await?);
     }
-    drop(engine);
-    let _ = sim.shutdown().await;
+    cluster.stop().await;
     report(&minimal, &runner);
     Ok(())
 }

@@ -26,7 +26,7 @@ use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use kube::discovery::ApiResource;
 use kube::runtime::watcher::{self, Event};
 use maestro_package::{Limits, Package, read_path};
-use maestro_sim::{SimCluster, SimOptions};
+use maestro_sim::{RunningSim, SimCluster, SimOptions};
 use serde_json::{Value, json};
 
 use crate::agent::{percentile, rss_mib};
@@ -66,7 +66,7 @@ pub(crate) fn core(kind: &str, plural: &str, group: &str, version: &str) -> ApiR
 }
 
 /// The engine as a child process, killed when dropped.
-pub(crate) struct Engine(pub(crate) Child);
+pub(crate) struct Engine(Child);
 
 impl Drop for Engine {
     fn drop(&mut self) {
@@ -75,7 +75,7 @@ impl Drop for Engine {
     }
 }
 
-pub(crate) fn spawn_engine(kubeconfig: &Path, log: &Path) -> anyhow::Result<Engine> {
+fn spawn_engine(kubeconfig: &Path, log: &Path) -> anyhow::Result<Engine> {
     let exe = std::env::current_exe().context("locating this binary")?;
     let log = std::fs::File::create(log)?;
     let child = Command::new(exe)
@@ -89,20 +89,45 @@ pub(crate) fn spawn_engine(kubeconfig: &Path, log: &Path) -> anyhow::Result<Engi
     Ok(Engine(child))
 }
 
+/// A simulated cluster with no readiness delay, the engine running against it as a child
+/// process, and KUDO's CRDs in place: what the operator benches measure on.
+pub(crate) struct EngineCluster {
+    pub sim: RunningSim,
+    pub client: kube::Client,
+    pub kubeconfig: PathBuf,
+    pub engine: Engine,
+    /// Holds the kubeconfig and the engine's log.
+    pub dir: tempfile::TempDir,
+}
+
+impl EngineCluster {
+    pub(crate) async fn start(timeout: Duration) -> anyhow::Result<EngineCluster> {
+        let dir = tempfile::tempdir()?;
+        let sim = SimCluster::start(SimOptions { ready_delay: Duration::ZERO, ..SimOptions::default() }).await?;
+        let client = sim.client()?;
+        let kubeconfig = dir.path().join("kubeconfig");
+        std::fs::write(&kubeconfig, sim.kubeconfig())?;
+        let engine = spawn_engine(&kubeconfig, &dir.path().join("engine.log"))?;
+        wait_for_crds(&client, timeout).await?;
+        Ok(EngineCluster { sim, client, kubeconfig, engine, dir })
+    }
+
+    /// Kills the engine, then stops the cluster.
+    pub(crate) async fn stop(self) {
+        drop(self.engine);
+        let _ = self.sim.shutdown().await;
+    }
+}
+
 pub async fn run(args: OperatorBenchArgs) -> anyhow::Result<()> {
     let zookeeper = read_path(&args.packages.join("zookeeper/operator"), &Limits::default())
         .with_context(|| format!("reading zookeeper from --packages {}", args.packages.display()))?;
-    let dir = tempfile::tempdir()?;
-    let sim = SimCluster::start(SimOptions { ready_delay: Duration::ZERO, ..SimOptions::default() }).await?;
-    let client = sim.client()?;
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(&kubeconfig, sim.kubeconfig())?;
-    let engine = spawn_engine(&kubeconfig, &dir.path().join("engine.log"))?;
-    wait_for_crds(&client, args.timeout).await?;
+    let cluster = EngineCluster::start(args.timeout).await?;
+    let (client, dir, engine) = (&cluster.client, &cluster.dir, &cluster.engine);
     println!("maestro bench operator: simulated cluster (no readiness delay), engine pid {}", engine.0.id());
 
-    let anchor = watch_latency(&client, 200, args.timeout).await?;
-    let steps = step_latency(&client, dir.path(), args.steps, args.timeout).await?;
+    let anchor = watch_latency(client, 200, args.timeout).await?;
+    let steps = step_latency(client, dir.path(), args.steps, args.timeout).await?;
     println!(
         "  step to step        p50 {:.2} ms, p99 {:.2} ms over {} step changes (target p50 <= 5 ms; KUDO ~1000 ms per pass)",
         percentile(&steps, 0.5),
@@ -115,7 +140,7 @@ pub async fn run(args: OperatorBenchArgs) -> anyhow::Result<()> {
         percentile(&anchor, 0.99),
         percentile(&steps, 0.5) / percentile(&anchor, 0.5)
     );
-    let deploys = deploy_latency(&client, &zookeeper, args.deploys, args.timeout).await?;
+    let deploys = deploy_latency(client, &zookeeper, args.deploys, args.timeout).await?;
     println!(
         "  zookeeper deploy    p50 {:.1} ms, max {:.1} ms over {} Instances, created to COMPLETE (target <= 150 ms)",
         percentile(&deploys, 0.5),
@@ -123,7 +148,7 @@ pub async fn run(args: OperatorBenchArgs) -> anyhow::Result<()> {
         deploys.len()
     );
     let idle = rss_mib(engine.0.id())?;
-    let fleet = fleet(&client, &zookeeper, args.instances, args.timeout.max(Duration::from_secs(300))).await?;
+    let fleet = fleet(client, &zookeeper, args.instances, args.timeout.max(Duration::from_secs(300))).await?;
     let loaded = rss_mib(engine.0.id())?;
     println!(
         "  fleet               {} zookeeper Instances COMPLETE in {:.1} s (target <= 30 s for 500)",
@@ -131,12 +156,11 @@ pub async fn run(args: OperatorBenchArgs) -> anyhow::Result<()> {
         fleet.as_secs_f64()
     );
     println!("  engine RSS          {idle:.1} MiB before the fleet, {loaded:.1} MiB with it (target <= 200 MiB)");
-    drop(engine);
-    let _ = sim.shutdown().await;
+    cluster.stop().await;
     Ok(())
 }
 
-pub(crate) async fn wait_for_crds(client: &kube::Client, timeout: Duration) -> anyhow::Result<()> {
+async fn wait_for_crds(client: &kube::Client, timeout: Duration) -> anyhow::Result<()> {
     let api: Api<DynamicObject> = Api::all_with(client.clone(), &kudo("Instance", "instances"));
     let deadline = Instant::now() + timeout;
     while api.list(&Default::default()).await.is_err() {
